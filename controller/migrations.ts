@@ -161,7 +161,7 @@ CREATE TABLE scheduler.reconcile_runs (
 -- Audit: every change the scheduler made to a host-table row.
 CREATE TABLE scheduler.fixture_changes (
   id bigserial PRIMARY KEY,
-  run_id bigint REFERENCES scheduler.reconcile_runs(id),
+  run_id bigint NOT NULL,
   fixture_id integer NOT NULL,
   changed_at timestamptz NOT NULL DEFAULT now(),
   clock_time timestamp,

@@ -1,0 +1,7 @@
+/** Kubernetes Lease back end (issue 5): being written. */
+import type { Elector, ElectorOptions } from "./elector.js";
+import { SchedulerError } from "./errors.js";
+
+export function createKubernetesElector(_options: ElectorOptions): Elector {
+  throw new SchedulerError("INTERNAL", "LEADER_ELECTION=kubernetes is not implemented yet");
+}
