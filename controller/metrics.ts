@@ -92,6 +92,12 @@ export function createMetrics() {
       labelNames: ["window"] as const,
       registers: [registry],
     }),
+    apiQuotaLimit: new Gauge({
+      name: "scheduler_api_quota_limit",
+      help: "API-Football request limit as last reported, by window (day, minute); alerts compare remaining with it.",
+      labelNames: ["window"] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: "scheduler_queue_depth",
       help: "API calls waiting in the queue.",
