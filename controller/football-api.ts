@@ -210,7 +210,7 @@ const STATUS_TEXT: Record<number, string> = {
   504: "Gateway Timeout",
 };
 
-export class FootballApi {
+export class FootballApiClient {
   private readonly baseUrl: string;
   private apiKey: string;
   private readonly timeoutMs: number;
