@@ -140,12 +140,14 @@ const fixtureRow = z.object({
   goals: z.object({ home: score, away: score }),
 });
 
-const envelopeShape = z.object({
-  get: z.string().optional(),
-  errors: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]).optional(),
-  results: z.number().optional(),
-  response: z.unknown(),
-});
+const envelopeShape = z
+  .object({
+    get: z.string().optional(),
+    errors: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]).optional(),
+    results: z.number().optional(),
+    response: z.unknown().optional(),
+  })
+  .refine((e) => e.errors !== undefined || e.response !== undefined, "neither errors nor response");
 
 const statusShape = z.object({
   subscription: z.object({ plan: optionalText, end: optionalText, active: z.boolean().nullish() }).nullish(),
@@ -292,7 +294,8 @@ export class FootballApiClient {
 
   /** The account and its request counter; does not count against the daily quota. */
   async status(signal?: AbortSignal): Promise<ApiStatus> {
-    const response = await this.request("status", "/status", {}, signal);
+    // Free of quota, so it may be asked even when the daily quota is spent (not with a bad key).
+    const response = await this.request("status", "/status", {}, signal, true);
     const parsed = statusShape.safeParse(Array.isArray(response) ? {} : response);
     const body = parsed.success ? parsed.data : {};
     const current = body.requests?.current ?? null;
@@ -353,10 +356,11 @@ export class FootballApiClient {
     path: string,
     params: Record<string, string | number>,
     signal: AbortSignal | undefined,
+    free = false,
   ): Promise<unknown> {
     const label = `[GET] ${path}`;
     for (let attempt = 0; ; attempt++) {
-      this.checkBlocked(label);
+      this.checkBlocked(label, free);
       if (signal?.aborted) throw aborted(label, signal);
       const started = performance.now();
       try {
@@ -392,9 +396,9 @@ export class FootballApiClient {
     }
   }
 
-  private checkBlocked(label: string) {
+  private checkBlocked(label: string, free: boolean) {
     const { blockedUntil, blockedReason } = this.state;
-    if (!blockedUntil || !blockedReason) return;
+    if (!blockedUntil || !blockedReason || (free && blockedReason === "API_DAILY_QUOTA")) return;
     if (blockedUntil.getTime() <= this.clock.now().getTime()) {
       this.reset();
       return;
