@@ -41,7 +41,8 @@ export function createLogger(options: LoggerOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     base: { service: "backend-scheduler" },
     timestamp: pino.stdTimeFunctions.isoTime,
-    hooks: secrets.length > 0 ? { streamWrite: scrub } : undefined,
+    // pino reads hooks.logMethod unconditionally: pass hooks only when there is one.
+    ...(secrets.length > 0 ? { hooks: { streamWrite: scrub } } : {}),
   };
   if (options.pretty) {
     return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true } } });
