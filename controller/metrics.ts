@@ -181,3 +181,27 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+const OUTCOME_BY_CODE: Record<string, (typeof API_OUTCOMES)[number]> = {
+  ok: "ok",
+  API_BAD_KEY: "bad_key",
+  API_DAILY_QUOTA: "daily_quota",
+  API_RATE_LIMIT: "rate_limited",
+  API_SERVER_ERROR: "server_error",
+  API_TIMEOUT: "timeout",
+  API_NETWORK: "network",
+  API_ERROR: "api_error",
+  API_HTTP_ERROR: "api_error",
+  API_BAD_RESPONSE: "bad_response",
+  ABORTED: "aborted",
+  API_BUDGET_EXHAUSTED: "budget_exhausted",
+};
+
+/** Bounded label values for scheduler_api_requests_total. */
+export function apiRequestLabels(endpoint: string, outcome: string): { endpoint: string; outcome: string } {
+  const short = endpoint.replace(/^fixtures:/, "");
+  return {
+    endpoint: (API_ENDPOINTS as readonly string[]).includes(short) ? short : "other",
+    outcome: OUTCOME_BY_CODE[outcome] ?? "api_error",
+  };
+}

@@ -1,0 +1,695 @@
+/**
+ * The plumbing around plan.ts: load desired state from the database, ask the API (through
+ * the bounded queue), plan, and apply the plan in one fenced transaction.
+ *
+ * Two loops run while this replica leads:
+ * - the sweep loop, database only, wakes at the next kick-off (lock within seconds, even
+ *   with the API down) and at least every SWEEP_INTERVAL to lock and score;
+ * - the API loop asks the API as often as the schedule mode says (stretched to fit the
+ *   day's quota), plus a full season sync per competition at start and once a day.
+ * Both go through `reconcileOnce`, so the rules live in one place (plan.ts).
+ */
+import type { ApiQueue } from "./api-queue.js";
+import type { Clock } from "./clock.js";
+import type { CompetitionKey, ScheduleMode } from "./config.js";
+import type { Sql } from "./database.js";
+import type { Elector } from "./elector.js";
+import { backoffDelay, toSchedulerError } from "./errors.js";
+import type { FootballApiClient } from "./football-api.js";
+import type { Logger } from "./logger.js";
+import { apiRequestLabels, type Metrics } from "./metrics.js";
+import {
+  type ApiAnswer,
+  type ApiCall,
+  type Desired,
+  type FixtureState,
+  LAGGING_WINDOW_MS,
+  type Plan,
+  type Points,
+  plan,
+  UNDER_WAY,
+  UPCOMING_MS,
+} from "./plan.js";
+import * as q from "./queries.js";
+
+const SWEEP_INTERVAL_MS = 30_000; // clock time
+const MIN_REAL_WAIT_MS = 200; // however fast the clock runs, loops never spin
+const MAX_FETCH_ROUNDS = 3;
+
+export interface ReconcilerOptions {
+  sql: Sql;
+  elector: Elector;
+  client: FootballApiClient;
+  queue: ApiQueue;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  competitions: () => CompetitionKey[];
+  intervalsMs: Record<ScheduleMode, number>;
+  fullSyncIntervalMs: number;
+  points: Points;
+  dryRun: boolean;
+  identity: string;
+}
+
+export interface ReconcileResult {
+  kind: "sweep" | "api";
+  startedAt: Date;
+  durationMs: number;
+  result: "success" | "error" | "fenced";
+  actions: ActionCounts;
+  apiCalls: number;
+  error: string | null;
+}
+
+export interface ActionCounts {
+  fixturesWritten: number;
+  predictionsLocked: number;
+  predictionsScored: number;
+  unknownStatuses: number;
+  planned: number;
+}
+
+interface CompetitionRuntime {
+  lastFullSyncAt: Date | null;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+  retryAfter: Date | null;
+  failures: number;
+  name: string | null;
+}
+
+export class Reconciler {
+  private readonly o: ReconcilerOptions;
+  private mode: ScheduleMode = "minimal";
+  private lastApiRunAt: Date | null = null;
+  private nextApiRunAt: Date | null = null;
+  private nextSweepAt: Date | null = null;
+  private forceApi = false;
+  private readonly resyncRequested = new Set<string>();
+  private readonly competitionState = new Map<string, CompetitionRuntime>();
+  private lastCallsPerRun = 1;
+  private stretch: { modeIntervalMs: number; effectiveIntervalMs: number; reason: string } | null = null;
+  private lastResult: ReconcileResult | null = null;
+  private lastProgressAt = Date.now();
+  private readonly unknownCodes = new Map<string, number>();
+  private readonly unknownSeen = new Set<string>();
+  private malformedRows = 0;
+  private dryRunActions = 0;
+  private readonly liveLastSeen = new Map<number, number>();
+  private wakeSweep: (() => void) | undefined;
+  private wakeApi: (() => void) | undefined;
+  private running = false;
+
+  constructor(options: ReconcilerOptions) {
+    this.o = options;
+  }
+
+  /** Run both loops until `signal` aborts (leadership lost or shutdown). */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    // A new term starts from scratch: full syncs at start, the API asked at once.
+    this.competitionState.clear();
+    this.nextApiRunAt = null;
+    this.lastProgressAt = Date.now();
+    try {
+      await Promise.all([this.sweepLoop(signal), this.apiLoop(signal)]);
+    } finally {
+      this.running = false;
+      this.o.metrics.queueDepth.set(0);
+    }
+  }
+
+  /** Run now (management API, config change): both loops wake, the API is asked. */
+  poke(options: { api?: boolean } = {}): void {
+    if (options.api) this.forceApi = true;
+    this.wakeSweep?.();
+    this.wakeApi?.();
+  }
+
+  /** Ask for a full season sync of one competition; false when it is not kept in sync. */
+  requestResync(leagueId: number, season: number): boolean {
+    if (!this.o.competitions().some((c) => c.leagueId === leagueId && c.season === season)) return false;
+    this.resyncRequested.add(`${leagueId}:${season}`);
+    this.poke({ api: true });
+    return true;
+  }
+
+  /** For /health: when did either loop last make progress (real time). */
+  progressAgeMs(): number {
+    return this.running ? Date.now() - this.lastProgressAt : 0;
+  }
+
+  private async sweepLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const result = await this.reconcileOnce({ useApi: false, signal });
+      failures = result.result === "error" ? failures + 1 : 0;
+      if (signal.aborted) break;
+      const now = this.o.clock.now();
+      let wakeAt = new Date(now.getTime() + SWEEP_INTERVAL_MS);
+      try {
+        const kickoff = await q.nextKickoff(this.o.sql, now);
+        if (kickoff && kickoff < wakeAt) wakeAt = kickoff;
+      } catch {
+        // database down: the next sweep reports it
+      }
+      this.nextSweepAt = wakeAt;
+      await this.waitUntil(wakeAt, failures, signal, (wake) => {
+        this.wakeSweep = wake;
+      });
+    }
+  }
+
+  private async apiLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const now = this.o.clock.now();
+      if (this.apiWorkDue(now)) {
+        const result = await this.reconcileOnce({ useApi: true, signal });
+        failures = result.result === "error" ? failures + 1 : 0;
+      }
+      if (signal.aborted) break;
+      await this.waitUntil(this.nextApiWakeAt(), failures, signal, (wake) => {
+        this.wakeApi = wake;
+      });
+    }
+  }
+
+  private apiWorkDue(now: Date): boolean {
+    if (this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt) return true;
+    return this.seasonSyncDueAt() <= now.getTime();
+  }
+
+  private seasonSyncDueAt(): number {
+    let due = Number.POSITIVE_INFINITY;
+    for (const c of this.o.competitions()) {
+      const key = `${c.leagueId}:${c.season}`;
+      if (this.resyncRequested.has(key)) return 0;
+      const state = this.competitionState.get(key);
+      if (!state?.lastFullSyncAt) return state?.retryAfter?.getTime() ?? 0;
+      const at = Math.max(
+        state.lastFullSyncAt.getTime() + this.o.fullSyncIntervalMs,
+        state.retryAfter?.getTime() ?? 0,
+      );
+      due = Math.min(due, at);
+    }
+    return due;
+  }
+
+  private nextApiWakeAt(): Date {
+    const next = Math.min(this.nextApiRunAt?.getTime() ?? 0, this.seasonSyncDueAt());
+    return new Date(next);
+  }
+
+  /** Sleep until `wakeAt` (clock time), a poke, or abort; after errors, back off in real time. */
+  private async waitUntil(
+    wakeAt: Date,
+    failures: number,
+    signal: AbortSignal,
+    register: (wake: () => void) => void,
+  ): Promise<void> {
+    const clockMs = wakeAt.getTime() - this.o.clock.now().getTime();
+    const realMs =
+      failures > 0
+        ? backoffDelay(failures - 1, 500, 15_000)
+        : Math.max(MIN_REAL_WAIT_MS, clockMs / this.o.clock.speed);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(realMs, 2_147_000_000));
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+      register(done);
+    });
+  }
+
+  /** One pass: load, (ask the API,) plan, apply. Never throws. */
+  async reconcileOnce(options: { useApi: boolean; signal?: AbortSignal }): Promise<ReconcileResult> {
+    const startedAt = this.o.clock.now();
+    const realStart = performance.now();
+    const kind = options.useApi ? "api" : "sweep";
+    let apiCalls = 0;
+    const counts: ActionCounts = {
+      fixturesWritten: 0,
+      predictionsLocked: 0,
+      predictionsScored: 0,
+      unknownStatuses: 0,
+      planned: 0,
+    };
+    let result: ReconcileResult["result"] = "success";
+    let errorText: string | null = null;
+    try {
+      const now = startedAt;
+      const competitions = this.o.competitions();
+      const apiDue =
+        options.useApi && (this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt);
+      const desired = await this.loadDesired(now, competitions);
+      const observed = { answers: [] as ApiAnswer[] };
+      const competitionErrors: { leagueId: number; season: number; message: string }[] = [];
+      let current = plan(desired, observed, now);
+
+      if (options.useApi) {
+        this.forceApi = false;
+        const attempted = new Set<string>();
+        for (let round = 0; round < MAX_FETCH_ROUNDS; round++) {
+          const calls = current.fetches.filter((c) => !attempted.has(callKey(c)) && this.mayCall(c, now));
+          if (calls.length === 0) break;
+          for (const c of calls) attempted.add(callKey(c));
+          const outcomes = await Promise.allSettled(calls.map((c) => this.fetch(c, options.signal)));
+          apiCalls += calls.length;
+          const newIds: number[] = [];
+          outcomes.forEach((outcome, i) => {
+            const call = calls[i]!;
+            if (outcome.status === "fulfilled") {
+              observed.answers.push(outcome.value);
+              for (const f of outcome.value.fixtures)
+                if (!desired.fixtures.has(f.fixtureId)) newIds.push(f.fixtureId);
+              if (call.kind === "season") this.seasonSynced(call, now, outcome.value);
+            } else {
+              const error = toSchedulerError(outcome.reason, "API_ERROR");
+              if (error.code === "API_BUDGET_EXHAUSTED") {
+                this.o.metrics.apiRequests.inc(apiRequestLabels(call.kind, error.code));
+              }
+              this.o.logger.warn(
+                { call: describeCall(call), code: error.code, err: error.message },
+                "API call failed",
+              );
+              for (const key of callCompetitions(call, competitions)) {
+                competitionErrors.push({ ...key, message: `${error.code}: ${error.message}` });
+                this.seasonFailed(key, call, now, error.message);
+              }
+            }
+          });
+          if (newIds.length > 0) {
+            const extra = await q.loadActiveFixtures(this.o.sql, now, this.window(), newIds);
+            for (const [id, state] of extra) (desired.fixtures as Map<number, FixtureState>).set(id, state);
+          }
+          current = plan(desired, observed, now);
+          if (options.signal?.aborted) break;
+        }
+        if (apiDue) this.scheduleNextApiRun(now, current.mode, apiCalls);
+      }
+      this.setMode(current.mode);
+      this.noteObservations(current, desired, observed);
+      counts.planned =
+        current.fixtureWrites.length +
+        current.locks.length +
+        current.scores.length +
+        current.unknownStatuses.length;
+      counts.unknownStatuses = current.unknownStatuses.length;
+
+      if (this.o.dryRun) {
+        this.dryRunActions += counts.planned;
+        this.o.metrics.dryRunActions.inc(counts.planned);
+        if (counts.planned > 0)
+          this.o.logger.info({ dryRun: true, ...summarise(current) }, "dry run: plan not applied");
+      } else if (hasWrites(current, competitionErrors)) {
+        const applied = await this.apply(current, competitionErrors, startedAt, now);
+        Object.assign(counts, applied);
+      }
+    } catch (error) {
+      const e = toSchedulerError(error);
+      result = e.code === "FENCED" ? "fenced" : "error";
+      errorText = `${e.code}: ${e.message}`;
+      const level = e.code === "FENCED" ? "warn" : "error";
+      this.o.logger[level]({ code: e.code, err: e.message, kind }, "reconcile failed");
+    }
+    const durationMs = performance.now() - realStart;
+    this.lastProgressAt = Date.now();
+    const outcome: ReconcileResult = {
+      kind,
+      startedAt,
+      durationMs,
+      result,
+      actions: counts,
+      apiCalls,
+      error: errorText,
+    };
+    this.lastResult = outcome;
+    this.o.metrics.reconcileTotal.inc({ result });
+    this.o.metrics.reconcileDuration.observe(durationMs / 1000);
+    if (result === "success") this.o.metrics.lastReconcileSuccess.set(Date.now() / 1000);
+    return outcome;
+  }
+
+  private window() {
+    return { before: LAGGING_WINDOW_MS, after: UPCOMING_MS };
+  }
+
+  private async loadDesired(now: Date, competitions: CompetitionKey[]): Promise<Desired> {
+    const [fixtures, overrides] = await Promise.all([
+      q.loadActiveFixtures(this.o.sql, now, this.window(), []),
+      q.loadOverrides(this.o.sql),
+    ]);
+    // Rows of pinned fixtures are needed to apply the pin even if nothing else touches them.
+    const missingPins = [...overrides.keys()].filter((id) => !fixtures.has(id));
+    if (missingPins.length > 0) {
+      for (const [id, state] of await q.loadActiveFixtures(this.o.sql, now, this.window(), missingPins)) {
+        fixtures.set(id, state);
+      }
+    }
+    return {
+      competitions: competitions.map((c) => {
+        const key = `${c.leagueId}:${c.season}`;
+        const state = this.competitionState.get(key);
+        return {
+          leagueId: c.leagueId,
+          season: c.season,
+          lastFullSyncAt: state?.lastFullSyncAt ?? null,
+          resyncRequested: this.resyncRequested.has(key),
+        };
+      }),
+      fixtures,
+      overrides,
+      apiDue: this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt,
+      fullSyncIntervalMs: this.o.fullSyncIntervalMs,
+      points: this.o.points,
+    };
+  }
+
+  /** Season calls of a competition that failed wait for their backoff. */
+  private mayCall(call: ApiCall, now: Date): boolean {
+    if (call.kind !== "season") return true;
+    const state = this.competitionState.get(`${call.leagueId}:${call.season}`);
+    const requested = this.resyncRequested.has(`${call.leagueId}:${call.season}`);
+    return requested || !state?.retryAfter || state.retryAfter <= now;
+  }
+
+  private async fetch(call: ApiCall, signal?: AbortSignal): Promise<ApiAnswer> {
+    const { client, queue } = this.o;
+    const essential = call.kind !== "season";
+    const endpoint = call.kind;
+    const answer = await queue.run(
+      endpoint,
+      (callSignal: AbortSignal) => {
+        switch (call.kind) {
+          case "season":
+            return client.fixturesBySeason(call.leagueId, call.season, callSignal);
+          case "live":
+            return client.liveFixtures(call.leagueIds, callSignal);
+          case "ids":
+            return client.fixturesByIds(call.ids, callSignal);
+        }
+      },
+      { essential, signal },
+    );
+    if (answer.malformed > 0) {
+      this.malformedRows += answer.malformed;
+      this.o.metrics.malformedRows.inc(answer.malformed);
+    }
+    return { call, fixtures: answer.fixtures };
+  }
+
+  private seasonSynced(call: Extract<ApiCall, { kind: "season" }>, now: Date, answer: ApiAnswer): void {
+    const key = `${call.leagueId}:${call.season}`;
+    this.resyncRequested.delete(key);
+    this.competitionState.set(key, {
+      lastFullSyncAt: now,
+      lastError: null,
+      lastErrorAt: null,
+      retryAfter: null,
+      failures: 0,
+      name: answer.fixtures[0]?.leagueName ?? this.competitionState.get(key)?.name ?? null,
+    });
+  }
+
+  private seasonFailed(key: CompetitionKey, call: ApiCall, now: Date, message: string): void {
+    const k = `${key.leagueId}:${key.season}`;
+    const state = this.competitionState.get(k) ?? {
+      lastFullSyncAt: null,
+      lastError: null,
+      lastErrorAt: null,
+      retryAfter: null,
+      failures: 0,
+      name: null,
+    };
+    state.lastError = message;
+    state.lastErrorAt = now;
+    if (call.kind === "season") {
+      state.failures += 1;
+      this.resyncRequested.delete(k);
+      // Clock-time backoff so a failing competition does not eat the day's quota.
+      state.retryAfter = new Date(now.getTime() + backoffDelay(state.failures - 1, 60_000, 3_600_000));
+    }
+    this.competitionState.set(k, state);
+  }
+
+  /**
+   * The mode's interval, stretched when the day's remaining budget (less the reserve)
+   * cannot cover it until the quota resets at 00:00 UTC.
+   */
+  private scheduleNextApiRun(now: Date, mode: ScheduleMode, callsThisRun: number): void {
+    this.lastApiRunAt = now;
+    if (callsThisRun > 0) this.lastCallsPerRun = callsThisRun;
+    const modeInterval = this.o.intervalsMs[mode];
+    const resetAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+    const msToReset = resetAt - now.getTime();
+    const remaining = this.o.queue.remainingToday();
+    const perRun = Math.max(1, this.lastCallsPerRun);
+    const runsAffordable = Math.floor(remaining / perRun);
+    let interval = modeInterval;
+    let reason: string | null = null;
+    if (runsAffordable <= 0) {
+      interval = msToReset;
+      reason = `no API budget left today (reserve kept); next call after the quota resets at ${new Date(resetAt).toISOString()}`;
+    } else if (msToReset / runsAffordable > modeInterval && modeInterval * runsAffordable < msToReset) {
+      interval = Math.ceil(msToReset / runsAffordable);
+      reason = `${remaining} calls left today at ~${perRun} a run: interval stretched to fit until ${new Date(resetAt).toISOString()}`;
+    }
+    // Only stretch modes that call the API every run; quiet modes cost nothing per interval.
+    if (reason && (mode === "minimal" || mode === "upcoming_matches") && runsAffordable > 0) reason = null;
+    this.stretch = reason ? { modeIntervalMs: modeInterval, effectiveIntervalMs: interval, reason } : null;
+    if (reason) this.o.logger.info({ mode, modeIntervalMs: modeInterval, intervalMs: interval }, reason);
+    this.nextApiRunAt = new Date(now.getTime() + (reason ? interval : modeInterval));
+  }
+
+  private setMode(mode: ScheduleMode): void {
+    if (mode === this.mode) return;
+    const previous = this.mode;
+    this.mode = mode;
+    for (const m of Object.keys(this.o.intervalsMs))
+      this.o.metrics.scheduleMode.set({ mode: m }, m === mode ? 1 : 0);
+    this.o.logger.info({ from: previous, to: mode }, "schedule mode changed");
+    // A busier mode asks sooner: pull the next API run in.
+    if (this.lastApiRunAt) {
+      const sooner = new Date(this.lastApiRunAt.getTime() + this.o.intervalsMs[mode]);
+      if (!this.nextApiRunAt || sooner < this.nextApiRunAt) {
+        this.nextApiRunAt = sooner;
+        this.wakeApi?.();
+      }
+    }
+  }
+
+  private noteObservations(current: Plan, desired: Desired, observed: { answers: ApiAnswer[] }): void {
+    for (const u of current.unknownStatuses) {
+      this.unknownCodes.set(u.code, (this.unknownCodes.get(u.code) ?? 0) + 1);
+      this.o.metrics.unknownStatus.inc({ code: boundedCode(u.code) });
+      const key = `${u.fixtureId}:${u.code}`;
+      if (!this.unknownSeen.has(key)) {
+        this.unknownSeen.add(key);
+        this.o.logger.warn(
+          { fixtureId: u.fixtureId, code: u.code },
+          "unknown status code from the API: row left as it was",
+        );
+      }
+    }
+    // Freshness of live fixtures (real time of the last API answer about each), for the
+    // "live fixture not updated" alert.
+    const nowSec = Date.now() / 1000;
+    const live = new Set<number>();
+    for (const state of desired.fixtures.values())
+      if (UNDER_WAY.has(state.row.status)) live.add(state.row.fixtureId);
+    for (const w of current.fixtureWrites) {
+      if (UNDER_WAY.has(w.values.status)) live.add(w.fixtureId);
+      else live.delete(w.fixtureId);
+    }
+    for (const id of [...this.liveLastSeen.keys()]) if (!live.has(id)) this.liveLastSeen.delete(id);
+    for (const id of live) if (!this.liveLastSeen.has(id)) this.liveLastSeen.set(id, nowSec);
+    for (const a of observed.answers)
+      for (const f of a.fixtures) if (live.has(f.fixtureId)) this.liveLastSeen.set(f.fixtureId, nowSec);
+    const oldest = Math.min(...this.liveLastSeen.values());
+    this.o.metrics.liveFixtureLastUpdate.set(Number.isFinite(oldest) ? oldest : 0);
+  }
+
+  private async apply(
+    current: Plan,
+    competitionErrors: { leagueId: number; season: number; message: string }[],
+    startedAt: Date,
+    now: Date,
+  ): Promise<Pick<ActionCounts, "fixturesWritten" | "predictionsLocked" | "predictionsScored">> {
+    const { sql, elector } = this.o;
+    const outcome = await sql.begin(async (tx) => {
+      await elector.fence(tx);
+      const written = new Set(await q.upsertFixtures(tx, current.fixtureWrites, now));
+      await q.upsertFixtureSync(tx, current.apiStatuses, now);
+      const locked = await q.lockPredictions(tx, current.locks, now);
+      const scored = await q.scorePredictions(tx, current.scores, this.o.points, now);
+      await q.recordCompetitionSyncs(tx, current.competitionSyncs, now);
+      await q.recordCompetitionErrors(tx, competitionErrors, now);
+      const lockedTotal = locked.reduce((n, r) => n + r.locked, 0);
+      const scoredTotal = scored.reduce((n, r) => n + r.scored, 0);
+      const changed = written.size + lockedTotal + scoredTotal;
+      if (changed > 0) {
+        const summary = { fixtures: written.size, locked: lockedTotal, scored: scoredTotal };
+        const state = elector.state();
+        const runId = await q.insertReconcileRun(tx, {
+          startedAt,
+          holder: this.o.identity,
+          epoch: state.epoch,
+          result: "success",
+          summary,
+        });
+        const scoreOf = new Map(current.scores.map((s) => [s.fixtureId, s]));
+        await q.recordFixtureChanges(
+          tx,
+          runId,
+          [
+            ...current.fixtureWrites
+              .filter((w) => written.has(w.fixtureId))
+              .map((w) => ({
+                fixtureId: w.fixtureId,
+                kind: w.insert ? "insert" : w.reason,
+                changes: w.changes,
+              })),
+            ...locked.map((r) => ({
+              fixtureId: r.fixtureId,
+              kind: "lock",
+              changes: { predictionsLocked: r.locked },
+            })),
+            ...scored.map((r) => {
+              const s = scoreOf.get(r.fixtureId);
+              return {
+                fixtureId: r.fixtureId,
+                kind: s?.rescore ? "rescore" : "score",
+                changes: { predictionsScored: r.scored, against: s ? `${s.home}-${s.away}` : null },
+              };
+            }),
+          ],
+          now,
+        );
+        await q.notifyEvents(tx, {
+          run: runId,
+          fixtures_changed: written.size,
+          predictions_locked: lockedTotal,
+          predictions_scored: scoredTotal,
+          fixture_ids: [
+            ...new Set([...written, ...locked.map((r) => r.fixtureId), ...scored.map((r) => r.fixtureId)]),
+          ].slice(0, 100),
+        });
+      }
+      return {
+        fixturesWritten: written.size,
+        predictionsLocked: lockedTotal,
+        predictionsScored: scoredTotal,
+      };
+    });
+    this.o.metrics.fixtureUpdates.inc(outcome.fixturesWritten);
+    this.o.metrics.predictionsLocked.inc(outcome.predictionsLocked);
+    this.o.metrics.predictionsScored.inc(outcome.predictionsScored);
+    if (outcome.fixturesWritten + outcome.predictionsLocked + outcome.predictionsScored > 0) {
+      this.o.logger.info(outcome, "reconcile applied");
+    }
+    return outcome;
+  }
+
+  /** What /status shows of the reconciler. */
+  snapshot(now: Date) {
+    const competitions = this.o.competitions().map((c) => {
+      const state = this.competitionState.get(`${c.leagueId}:${c.season}`);
+      return {
+        league_id: c.leagueId,
+        season: c.season,
+        name: state?.name ?? null,
+        last_full_sync: state?.lastFullSyncAt?.toISOString() ?? null,
+        last_error: state?.lastError ?? null,
+        last_error_at: state?.lastErrorAt?.toISOString() ?? null,
+        next_retry: state?.retryAfter?.toISOString() ?? null,
+      };
+    });
+    return {
+      running: this.running,
+      schedule_mode: this.mode,
+      mode_interval_seconds: this.o.intervalsMs[this.mode] / 1000,
+      next_api_run: this.nextApiRunAt?.toISOString() ?? (this.running ? now.toISOString() : null),
+      next_sweep: this.nextSweepAt?.toISOString() ?? null,
+      last_api_run: this.lastApiRunAt?.toISOString() ?? null,
+      quota_stretch: this.stretch
+        ? {
+            mode_interval_seconds: this.stretch.modeIntervalMs / 1000,
+            effective_interval_seconds: Math.round(this.stretch.effectiveIntervalMs / 1000),
+            reason: this.stretch.reason,
+          }
+        : null,
+      competitions,
+      last_reconcile: this.lastResult
+        ? {
+            kind: this.lastResult.kind,
+            start: this.lastResult.startedAt.toISOString(),
+            duration_ms: Math.round(this.lastResult.durationMs * 10) / 10,
+            result: this.lastResult.result,
+            actions_applied: this.lastResult.actions,
+            api_calls: this.lastResult.apiCalls,
+            error: this.lastResult.error,
+          }
+        : null,
+      unknown_status_codes: Object.fromEntries(this.unknownCodes),
+      malformed_rows_skipped: this.malformedRows,
+      dry_run: this.o.dryRun ? { actions_planned: this.dryRunActions } : null,
+    };
+  }
+}
+
+function hasWrites(p: Plan, errors: unknown[]): boolean {
+  return (
+    p.fixtureWrites.length > 0 ||
+    p.apiStatuses.length > 0 ||
+    p.locks.length > 0 ||
+    p.scores.length > 0 ||
+    p.competitionSyncs.length > 0 ||
+    errors.length > 0
+  );
+}
+
+function summarise(p: Plan) {
+  return {
+    mode: p.mode,
+    fixtureWrites: p.fixtureWrites
+      .map((w) => ({ fixtureId: w.fixtureId, insert: w.insert, changes: w.changes }))
+      .slice(0, 50),
+    fixtureWriteCount: p.fixtureWrites.length,
+    locks: p.locks,
+    scores: p.scores,
+    unknownStatuses: p.unknownStatuses,
+  };
+}
+
+function callKey(call: ApiCall): string {
+  switch (call.kind) {
+    case "season":
+      return `season:${call.leagueId}:${call.season}`;
+    case "live":
+      return `live:${call.leagueIds.join("-")}`;
+    case "ids":
+      return `ids:${call.ids.join("-")}`;
+  }
+}
+
+function describeCall(call: ApiCall): string {
+  return callKey(call).slice(0, 120);
+}
+
+/** Competitions an API failure is attributed to (season calls only; others are shared). */
+function callCompetitions(call: ApiCall, competitions: CompetitionKey[]): CompetitionKey[] {
+  if (call.kind === "season") return [{ leagueId: call.leagueId, season: call.season }];
+  if (call.kind === "live") return competitions.filter((c) => call.leagueIds.includes(c.leagueId));
+  return [];
+}
+
+/** Label values stay bounded: odd codes collapse into one. */
+function boundedCode(code: string): string {
+  return /^[A-Z0-9]{1,6}$/.test(code) ? code : "other";
+}
