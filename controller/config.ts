@@ -241,7 +241,12 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     parsed = file.endsWith(".json") ? JSON.parse(body) : YAML.parse(body);
   } catch (error) {
-    const first = String((error as Error).message).split("\n")[0];
+    // First line only (YAML adds the offending source below it), and without the source
+    // snippet newer V8 puts in JSON errors (`…, "{"FOOTBALL_API_KEY": "…"… is not valid JSON`),
+    // which could print a secret from the file.
+    const first = String((error as Error).message)
+      .split("\n")[0]!
+      .replace(/,\s*(\.\.\.)?".*is not valid JSON\s*$/, "");
     throw new SchedulerError(
       "CONFIG_INVALID",
       `SCHEDULER_CONFIG: ${file} is not valid ${file.endsWith(".json") ? "JSON" : "YAML"} (${first})`,
