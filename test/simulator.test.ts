@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Clock } from "../controller/clock.js";
-import { type Simulator, startSimulator } from "../controller/simulator/index.js";
+import { type Simulator, startSimulator, teamLogo } from "../controller/simulator/index.js";
 import { type SimFixture, shiftWeeksFor } from "../controller/simulator/season.js";
 
 const KEY = "sim-test-key-0001";
@@ -287,7 +287,10 @@ describe("the wire format", () => {
     assert.equal(row.fixture.timestamp, premier[0]!.kickoff.getTime() / 1000);
     assert.equal(row.league.name, "Premier League");
     assert.equal(row.league.round, "Regular Season - 1");
-    assert.match(row.teams.home.logo, /\/__sim\/logos\/\d+\.svg$/);
+    // Logos are self-contained data URLs (stable across restarts and ports) that fit varchar(512).
+    assert.match(row.teams.home.logo, /^data:image\/svg\+xml,/);
+    assert.ok(decodeURIComponent(row.teams.home.logo).includes(">MUF<"), "Manchester United FC's initials");
+    for (const f of sim.fixtures()) assert.ok(teamLogo(f.home).length <= 512, f.home.name);
     assert.equal(res.headers.get("x-ratelimit-requests-limit"), "7500");
     assert.equal(res.headers.get("x-ratelimit-requests-remaining"), "7499");
     assert.equal(res.headers.get("x-ratelimit-limit"), "300");

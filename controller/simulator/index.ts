@@ -175,9 +175,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const shiftWeeks = shiftWeeksFor(anchor);
   const served = BUNDLED_LEAGUES.filter((l) => !options.leagues || options.leagues.includes(l.id));
   const all: SimFixture[] = served.flatMap((l) => buildLeague(l, shiftWeeks));
-  const teams = new Map(
-    all.flatMap((f) => [[f.home.id, f.home.name] as const, [f.away.id, f.away.name] as const]),
-  );
   const initialFaults: Faults = { ...DEFAULT_FAULTS, ...options.faults };
   let faults: Faults = structuredClone(initialFaults);
 
@@ -189,7 +186,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   let usedThisMinute = 0;
   let burst: number[] = [];
   const hung = new Set<ServerResponse>();
-  let baseUrl = "";
 
   function leagues(): SimulatorLeague[] {
     return served.map((l) => {
@@ -228,7 +224,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     const finished = FINISHED_STATUSES.has(s.short);
     const winner = (mine: number | null, theirs: number | null) =>
       finished && mine !== null && theirs !== null && mine !== theirs ? mine > theirs : null;
-    const logo = (id: number) => `${baseUrl}/__sim/logos/${id}.svg`;
     const started = s.short !== "NS" && s.short !== "PST";
     const kickoff = Math.floor(f.kickoff.getTime() / 1000);
     return {
@@ -264,13 +259,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         home: {
           id: f.home.id,
           name: f.home.name,
-          logo: logo(f.home.id),
+          logo: teamLogo(f.home),
           winner: winner(s.goals.home, s.goals.away),
         },
         away: {
           id: f.away.id,
           name: f.away.name,
-          logo: logo(f.away.id),
+          logo: teamLogo(f.away),
           winner: winner(s.goals.away, s.goals.home),
         },
       },
@@ -525,21 +520,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
   async function control(req: IncomingMessage, res: ServerResponse, url: URL) {
     const route = `${req.method} ${url.pathname}`;
-    const logoMatch = /^\/__sim\/logos\/(\d+)\.svg$/.exec(url.pathname);
-    if (req.method === "GET" && logoMatch) {
-      const team = teams.get(Number(logoMatch[1])) ?? "?";
-      const initials = team
-        .split(/\s+/)
-        .filter((w) => /^[A-Z]/.test(w))
-        .slice(0, 3)
-        .map((w) => w[0])
-        .join("");
-      res.setHeader("content-type", "image/svg+xml");
-      res.end(
-        `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30" fill="#2a5"/><text x="32" y="39" font-size="20" text-anchor="middle" fill="#fff" font-family="sans-serif">${initials}</text></svg>`,
-      );
-      return;
-    }
     switch (route) {
       case "GET /__sim/faults":
         return send(res, 200, faults);
@@ -582,7 +562,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  baseUrl = `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
+  const baseUrl = `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
 
   const simulator: Simulator = {
     url: baseUrl,
@@ -613,6 +593,23 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     leagues,
   };
   return simulator;
+}
+
+/**
+ * A team's logo as a small self-contained SVG (initials on a colour taken from the team id).
+ * A data URL rather than a link to this server, so it does not change with the port and a
+ * restarted simulator does not make every fixture row look changed.
+ */
+export function teamLogo(team: { id: number; name: string }): string {
+  const initials = team.name
+    .split(/\s+/)
+    .filter((w) => /^\p{Lu}/u.test(w))
+    .slice(0, 3)
+    .map((w) => w[0])
+    .join("");
+  const hue = (team.id * 47) % 360;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30" fill="hsl(${hue},55%,40%)"/><text x="32" y="39" font-size="20" text-anchor="middle" fill="#fff" font-family="sans-serif">${initials}</text></svg>`;
+  return `data:image/svg+xml,${encodeURIComponent(svg)}`;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -108,18 +108,26 @@ export function readCalendar(league: LeagueInfo): CalendarMatch[] {
   return body.matches;
 }
 
-/** Minutes to add to a UTC wall time to get the local wall time in `timeZone` at `at`. */
+/** Milliseconds to add to a UTC wall time to get the local wall time in `timeZone` at `at`. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 function zoneOffsetMs(at: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  }).formatToParts(new Date(at));
+  // Building a DateTimeFormat is slow; one per zone.
+  let format = formatters.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    formatters.set(timeZone, format);
+  }
+  const parts = format.formatToParts(new Date(at));
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
   const local = Date.UTC(
     get("year"),
