@@ -90,9 +90,16 @@ export class ApiQueue {
   ): Promise<T> {
     const essential = options.essential ?? false;
     this.refuseIfSpent(endpoint, essential);
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.shutdown.signal])
-      : this.shutdown.signal;
+    // One controller per call, linked by hand to the caller's signal and to shutdown (rather
+    // than AbortSignal.any on the long-lived shutdown signal), and unlinked when done.
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const sources = [options.signal, this.shutdown.signal].filter((s): s is AbortSignal => s !== undefined);
+    const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
+    for (const source of sources) {
+      if (source.aborted) controller.abort(source.reason);
+      else source.addEventListener("abort", onAbort, { once: true });
+    }
     try {
       return await this.queue.add(
         async () => {
@@ -114,6 +121,8 @@ export class ApiQueue {
       if (error instanceof SchedulerError) throw error;
       if (signal.aborted) throw abortedError(endpoint, signal);
       throw error;
+    } finally {
+      for (const source of sources) source.removeEventListener("abort", onAbort);
     }
   }
 

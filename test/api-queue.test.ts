@@ -4,6 +4,7 @@
  * and the whole path end to end (queue → client → simulator).
  */
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { ApiQueue, type ApiQueueOptions } from "../controller/api-queue.js";
@@ -195,8 +196,11 @@ describe("bounds and shutdown", () => {
     assert.equal(seenSignal?.aborted, true);
     assert.equal(q.callsToday, 1, "the queued call was never made");
     assert.equal(await q.run("fixtures:live", ok), "done");
-    // A caller's own signal.
+    // A caller's own signal; a long-lived one is left without listeners after each call.
     await rejectsWith(q.run("fixtures:live", ok, { signal: AbortSignal.abort() }), "ABORTED");
+    const longLived = new AbortController().signal;
+    for (let i = 0; i < 3; i++) await q.run("fixtures:live", ok, { signal: longLived });
+    assert.equal(getEventListeners(longLived, "abort").length, 0);
   });
 });
 
