@@ -403,6 +403,15 @@ describe("fault knobs (control endpoint) and the request log", () => {
       /abort|timeout/i,
     );
     assert.equal(sim.requestLog().at(-1)!.status, 0, "the hung request was never answered");
+    await control(sim, "/__sim/faults", { hangRate: 1 });
+    await assert.rejects(
+      fetch(`${sim.url}/fixtures?live=all`, {
+        headers: { "x-apisports-key": KEY },
+        signal: AbortSignal.timeout(100),
+      }),
+      /abort|timeout/i,
+    );
+    await control(sim, "/__sim/faults", { hangRate: 0 });
     assert.equal((await get(sim, "/fixtures?live=all")).res.status, 200);
     assert.equal((await control(sim, "/__sim/faults", { nonsense: 1 })).status, 400);
   });
