@@ -214,7 +214,6 @@ test("end to end: queue → client → simulator; the API's count and a spent qu
   });
   const logger = createLogger({
     level: "silent",
-    secrets: ["unrelated-secret-value"],
     destination: new Writable({ write: (_c, _e, done) => done() }),
   });
   const client = new FootballApiClient({
