@@ -122,7 +122,7 @@ export async function describeConstraints(sql: Sql, table: string, schema = "pub
     FROM pg_constraint k
     JOIN pg_class c ON c.oid = k.conrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = ${schema} AND c.relname = ${table}
+    WHERE n.nspname = ${schema} AND c.relname = ${table} AND k.contype <> 'n'
     ORDER BY 1`;
   return rows.map((r) => r.d);
 }
@@ -169,6 +169,7 @@ export async function catalogSnapshot(sql: Sql): Promise<string[]> {
     UNION ALL
     SELECT 'constraint ' || ns.nspname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
     FROM pg_constraint k JOIN ns ON ns.oid = k.connamespace
+    WHERE k.contype <> 'n' -- PostgreSQL 18 (PGlite) lists NOT NULL here too; columns show it
     UNION ALL
     SELECT 'index ' || ns.nspname || '.' || i.relname || ' ' || pg_get_indexdef(i.oid)
     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN ns ON ns.oid = i.relnamespace
