@@ -167,9 +167,10 @@ describe("Competition watcher", () => {
       assert.deepEqual(names(h.watcher.current()), ["premier-league=39:2026"]);
 
       const watches = api.requests.filter((r) => r.query.watch === "true");
-      assert.ok(watches.length >= 1);
+      assert.ok(watches.length >= 1, "the informer watched");
       assert.ok(
         watches.every((r) => r.path === `/apis/scheduler.prdiktit.io/v1alpha1/namespaces/${NS}/competitions`),
+        "watches only its namespace's competitions",
       );
     } finally {
       await h.watcher.stop();
@@ -232,7 +233,10 @@ describe("Competition watcher", () => {
         );
         assert.ok(lists() > listsBefore, "the informer listed again");
         if (goneAs === "http")
-          assert.ok(api.requests.some((r) => r.query.watch === "true" && r.status === 410));
+          assert.ok(
+            api.requests.some((r) => r.query.watch === "true" && r.status === 410),
+            "a watch got HTTP 410",
+          );
       } finally {
         await h.watcher.stop();
         for (const n of ["serie-a", "ligue-1", "bundesliga"]) api.remove(COMPETITIONS, NS, n);

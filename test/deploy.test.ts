@@ -70,7 +70,10 @@ describe("Dockerfile.scheduler", () => {
       build.some((r) => /npm ci\b/.test(r) && !/--omit=dev/.test(r)),
       "npm ci with dev dependencies",
     );
-    assert.ok(build.some((r) => /npm run build/.test(r)));
+    assert.ok(
+      build.some((r) => /npm run build/.test(r)),
+      "npm run build",
+    );
   });
 
   test("the runtime stage has production dependencies only and the built code", () => {
@@ -79,7 +82,10 @@ describe("Dockerfile.scheduler", () => {
       runs.some((r) => /npm ci\b.*--omit=dev/.test(r) && /--ignore-scripts/.test(r)),
       "npm ci --omit=dev --ignore-scripts",
     );
-    assert.ok(runtime.some((i) => i.op === "COPY" && /--from=build\s+\S*dist\s/.test(`${i.args} `)));
+    assert.ok(
+      runtime.some((i) => i.op === "COPY" && /--from=build\s+\S*dist\s/.test(`${i.args} `)),
+      "dist copied from the build stage",
+    );
     const env = runtime
       .filter((i) => i.op === "ENV")
       .map((i) => i.args)
@@ -137,7 +143,7 @@ describe("Dockerfile.scheduler", () => {
           .filter((a) => !a.startsWith("--"))
           .slice(0, -1),
       );
-    assert.ok(sources.length >= 3);
+    assert.ok(sources.length >= 3, "package files, tsconfig and sources are copied");
     for (const source of sources) {
       assert.ok(existsSync(path.join(ROOT, source)), `${source} exists`);
       assert.ok(!ignored(source), `${source} is not in .dockerignore`);
@@ -155,12 +161,16 @@ describe("railway.scheduler.json", () => {
     assert.equal(config.$schema, "https://railway.com/railway.schema.json");
     assert.equal(config.build.builder, "DOCKERFILE");
     assert.equal(config.build.dockerfilePath, "Dockerfile.scheduler");
-    assert.ok(existsSync(path.join(ROOT, config.build.dockerfilePath)));
+    assert.ok(existsSync(path.join(ROOT, config.build.dockerfilePath)), "the Dockerfile exists");
     assert.equal(config.deploy.healthcheckPath, "/health");
-    assert.ok(Number.isInteger(config.deploy.healthcheckTimeout) && config.deploy.healthcheckTimeout > 0);
+    assert.ok(
+      Number.isInteger(config.deploy.healthcheckTimeout) && config.deploy.healthcheckTimeout > 0,
+      "a health check timeout",
+    );
     assert.equal(config.deploy.restartPolicyType, "ON_FAILURE");
     assert.ok(
       Number.isInteger(config.deploy.restartPolicyMaxRetries) && config.deploy.restartPolicyMaxRetries > 0,
+      "a bounded retry count",
     );
     assert.equal(config.deploy.numReplicas, 1);
   });
