@@ -33,7 +33,7 @@ function captureLogger() {
       done();
     },
   });
-  // A secret is passed so the scrubbing hook is set (createLogger without secrets currently throws).
+  // The fake token must never appear in a log line (scrubbed like a real secret).
   return {
     logger: createLogger({ level: "debug", destination, secrets: ["fake-token-never-logged"] }),
     lines,
