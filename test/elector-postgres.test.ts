@@ -20,12 +20,15 @@ const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }, pino.dest
 
 let db: TestDatabase;
 let leaseCounter = 0;
+const everyReplica: Replica[] = [];
 
 before(async () => {
   db = await createTestDatabase("elector_postgres", { migrate: true });
   await db.sql`CREATE TABLE fenced_writes (id serial PRIMARY KEY, writer text NOT NULL, epoch bigint NOT NULL)`;
 });
 after(async () => {
+  // A failed test may leave electors running: stop them all (stop() is idempotent).
+  await Promise.all(everyReplica.map((r) => r.elector.stop()));
   await db.drop();
 });
 
@@ -70,6 +73,7 @@ function replica(identity: string, leaseName: string, overrides: Partial<Elector
     stoppedAt: [],
     leaders: [],
   };
+  everyReplica.push(r);
   return r;
 }
 
@@ -174,7 +178,10 @@ describe("postgres elector", () => {
     assert.equal(a.stoppedAt.length, 1);
     assert.equal(a.started[0]!.signal.aborted, true);
     const [next] = await waitFor(
-      () => [b, c].filter((r) => r.started.length === 1),
+      () => {
+        const leaders = [b, c].filter((r) => r.started.length === 1);
+        return leaders.length > 0 && leaders;
+      },
       2000,
       "a standby to lead after the release",
     );
