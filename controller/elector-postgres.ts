@@ -199,7 +199,8 @@ export function createLeaseElector(
       return result;
     } catch (error) {
       failures += 1;
-      const level = failures === 1 ? "warn" : "debug";
+      const conflict = error instanceof SchedulerError && error.code === "KUBE_CONFLICT";
+      const level = failures === 1 && !conflict ? "warn" : "debug";
       log[level]({ err: errorText(error), failures, leading }, "lease attempt failed");
       return undefined;
     } finally {
