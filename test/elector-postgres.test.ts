@@ -15,7 +15,7 @@ import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
 
 const FAST = { leaseDurationMs: 1200, renewDeadlineMs: 800, retryPeriodMs: 200 };
-// pino directly: createLogger without secrets currently throws (logger.ts passes `hooks: undefined`).
+// Logs to stderr, silent unless TEST_LOG_LEVEL is set (e.g. TEST_LOG_LEVEL=debug).
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }, pino.destination(2));
 
 let db: TestDatabase;
