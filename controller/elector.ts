@@ -47,7 +47,11 @@ export interface Elector {
 }
 
 /** LEADER_ELECTION=none: a single replica that always leads; fencing is a no-op. */
-export function createNoElector(identity: string, leaseName: string): Elector {
+export function createNoElector(
+  identity: string,
+  leaseName: string,
+  metrics?: import("./metrics.js").Metrics,
+): Elector {
   let leading = false;
   let since: Date | null = null;
   let controller: AbortController | undefined;
@@ -58,12 +62,16 @@ export function createNoElector(identity: string, leaseName: string): Elector {
       leading = true;
       since = new Date();
       controller = new AbortController();
+      metrics?.isLeader.set(1);
+      metrics?.leaderTransitions.inc();
       cb.onNewLeader?.(identity);
       cb.onStartedLeading(controller.signal, 1);
     },
     async stop() {
       if (!leading) return;
       leading = false;
+      metrics?.isLeader.set(0);
+      metrics?.leaderTransitions.inc();
       controller?.abort(new Error("stopped"));
       callbacks?.onStoppedLeading();
     },

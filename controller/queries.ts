@@ -1,4 +1,7 @@
 /**
+ * Note: postgres.js infers array parameter types from the values; booleans must go
+ * through `sql.array()` to arrive as bool[].
+ *
  * Every statement the reconciler and the management API run, in one place. Set-based:
  * arrays go in through `unnest`, and every write carries an `IS DISTINCT FROM` guard so
  * that a loop over unchanged data rewrites no row. Lease and fencing SQL live in
@@ -301,7 +304,7 @@ export async function upsertFixtureSync(
       entries.map((e) => e.leagueId),
       entries.map((e) => e.season),
       entries.map((e) => e.code),
-      entries.map((e) => e.known),
+      tx.array(entries.map((e) => e.known)),
       seenAt.toISOString(),
     ] as never[],
   );
@@ -371,7 +374,7 @@ export async function scorePredictions(
       scores.map((s) => s.fixtureId),
       scores.map((s) => s.home),
       scores.map((s) => s.away),
-      scores.map((s) => s.rescore),
+      tx.array(scores.map((s) => s.rescore)),
       points.exact,
       points.outcome,
       now.toISOString(),

@@ -33,7 +33,7 @@ import {
 import * as q from "./queries.js";
 
 const SWEEP_INTERVAL_MS = 30_000; // clock time
-const MIN_REAL_WAIT_MS = 200; // however fast the clock runs, loops never spin
+const MIN_REAL_WAIT_MS = 20; // however fast the clock runs, loops never spin
 const MAX_FETCH_ROUNDS = 3;
 
 export interface ReconcilerOptions {
@@ -203,28 +203,45 @@ export class Reconciler {
     return new Date(next);
   }
 
-  /** Sleep until `wakeAt` (clock time), a poke, or abort; after errors, back off in real time. */
+  /**
+   * Sleep until the clock reaches `wakeAt`, a poke, or abort; after errors, back off in
+   * real time instead. Timers can fire a little early, which a fast clock magnifies, so
+   * the wait goes on until the clock has really reached `wakeAt`.
+   */
   private async waitUntil(
     wakeAt: Date,
     failures: number,
     signal: AbortSignal,
     register: (wake: () => void) => void,
   ): Promise<void> {
-    const clockMs = wakeAt.getTime() - this.o.clock.now().getTime();
-    const realMs =
-      failures > 0
-        ? backoffDelay(failures - 1, 500, 15_000)
-        : Math.max(MIN_REAL_WAIT_MS, clockMs / this.o.clock.speed);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(realMs, 2_147_000_000));
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-      register(done);
+    let woken = false;
+    let cut: (() => void) | undefined;
+    register(() => {
+      woken = true;
+      cut?.();
     });
+    const nap = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(ms, 2_147_000_000));
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+        cut = done;
+        signal.addEventListener("abort", done, { once: true });
+      });
+    if (failures > 0) {
+      await nap(backoffDelay(failures - 1, 500, 15_000));
+      return;
+    }
+    const start = Date.now();
+    while (!signal.aborted && !woken) {
+      const clockLeft = wakeAt.getTime() - this.o.clock.now().getTime();
+      const realLeft = Math.max(clockLeft / this.o.clock.speed, MIN_REAL_WAIT_MS - (Date.now() - start));
+      if (realLeft <= 0) return;
+      await nap(Math.ceil(realLeft) + 1);
+    }
   }
 
   /** One pass: load, (ask the API,) plan, apply. Never throws. */
@@ -330,6 +347,10 @@ export class Reconciler {
       error: errorText,
     };
     this.lastResult = outcome;
+    this.o.logger.debug(
+      { kind, result, durationMs: Math.round(durationMs), clock: startedAt.toISOString(), apiCalls },
+      "reconcile done",
+    );
     this.o.metrics.reconcileTotal.inc({ result });
     this.o.metrics.reconcileDuration.observe(durationMs / 1000);
     if (result === "success") this.o.metrics.lastReconcileSuccess.set(Date.now() / 1000);

@@ -166,8 +166,6 @@ export class SchedulerProcess {
     await this.elector.start({
       onStartedLeading: (signal, epoch) => {
         logger.info({ identity: election.identity, epoch }, "started leading: reconciling");
-        this.metrics.isLeader.set(1);
-        this.metrics.leaderTransitions.inc();
         const run = new AbortController();
         this.runAbort = run;
         const both = AbortSignal.any([signal, run.signal]);
@@ -178,8 +176,6 @@ export class SchedulerProcess {
       },
       onStoppedLeading: () => {
         logger.info({ identity: election.identity }, "stopped leading: standby");
-        this.metrics.isLeader.set(0);
-        this.metrics.leaderTransitions.inc();
       },
       onNewLeader: (holder) => logger.info({ holder }, "leader observed"),
     });
@@ -305,7 +301,7 @@ export class SchedulerProcess {
     };
     if (e.mode === "postgres") return createPostgresElector(options);
     if (e.mode === "kubernetes") return createKubernetesElector(options);
-    return createNoElector(e.identity, e.leaseName);
+    return createNoElector(e.identity, e.leaseName, this.metrics);
   }
 
   /** Outside Kubernetes, SCHEDULER_CONFIG is re-read on change; a bad file keeps the old config. */
