@@ -46,6 +46,8 @@ export interface ReconcilerOptions {
   metrics: Metrics;
   competitions: () => CompetitionKey[];
   intervalsMs: Record<ScheduleMode, number>;
+  /** Per-competition overrides (Competition resources); the shortest wins, as one call serves all. */
+  intervalOverrides?: () => Partial<Record<ScheduleMode, number>>[];
   fullSyncIntervalMs: number;
   points: Points;
   dryRun: boolean;
@@ -466,7 +468,7 @@ export class Reconciler {
   private scheduleNextApiRun(now: Date, mode: ScheduleMode, callsThisRun: number): void {
     this.lastApiRunAt = now;
     if (callsThisRun > 0) this.lastCallsPerRun = callsThisRun;
-    const modeInterval = this.o.intervalsMs[mode];
+    const modeInterval = this.intervalFor(mode);
     const resetAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
     const msToReset = resetAt - now.getTime();
     const remaining = this.o.queue.remainingToday();
@@ -488,6 +490,15 @@ export class Reconciler {
     this.nextApiRunAt = new Date(now.getTime() + (reason ? interval : modeInterval));
   }
 
+  intervalFor(mode: ScheduleMode): number {
+    let interval = this.o.intervalsMs[mode];
+    for (const overrides of this.o.intervalOverrides?.() ?? []) {
+      const value = overrides[mode];
+      if (value !== undefined && value > 0) interval = Math.min(interval, value);
+    }
+    return interval;
+  }
+
   private setMode(mode: ScheduleMode): void {
     if (mode === this.mode) return;
     const previous = this.mode;
@@ -497,7 +508,7 @@ export class Reconciler {
     this.o.logger.info({ from: previous, to: mode }, "schedule mode changed");
     // A busier mode asks sooner: pull the next API run in.
     if (this.lastApiRunAt) {
-      const sooner = new Date(this.lastApiRunAt.getTime() + this.o.intervalsMs[mode]);
+      const sooner = new Date(this.lastApiRunAt.getTime() + this.intervalFor(mode));
       if (!this.nextApiRunAt || sooner < this.nextApiRunAt) {
         this.nextApiRunAt = sooner;
         this.wakeApi?.();
@@ -634,7 +645,7 @@ export class Reconciler {
     return {
       running: this.running,
       schedule_mode: this.mode,
-      mode_interval_seconds: this.o.intervalsMs[this.mode] / 1000,
+      mode_interval_seconds: this.intervalFor(this.mode) / 1000,
       next_api_run: this.nextApiRunAt?.toISOString() ?? (this.running ? now.toISOString() : null),
       next_sweep: this.nextSweepAt?.toISOString() ?? null,
       last_api_run: this.lastApiRunAt?.toISOString() ?? null,

@@ -9,7 +9,11 @@ import type { Server } from "node:http";
 import { createAdminRouter } from "./admin-api.js";
 import { ApiQueue } from "./api-queue.js";
 import { type Clock, scaledClock, systemClock } from "./clock.js";
-import { type CompetitionWatcher, startCompetitionWatcher } from "./competition-resources.js";
+import {
+  type CompetitionResource,
+  type CompetitionWatcher,
+  startCompetitionWatcher,
+} from "./competition-resources.js";
 import { type CompetitionKey, type Config, loadConfig, redactUrl } from "./config.js";
 import { connect, migrate, ping, type Sql } from "./database.js";
 import { createNoElector, type Elector } from "./elector.js";
@@ -57,6 +61,8 @@ export class SchedulerProcess {
   private running: Promise<void> | undefined;
   private configWatcher: FSWatcher | undefined;
   private competitionWatcher: CompetitionWatcher | undefined;
+  private competitionResources: CompetitionResource[] = [];
+  private statusWriter: NodeJS.Timeout | undefined;
   private readonly competitionSources = new Map<string, CompetitionKey[]>();
   private stopping: Promise<void> | undefined;
   private readonly startAbort = new AbortController();
@@ -155,6 +161,8 @@ export class SchedulerProcess {
       metrics: this.metrics,
       competitions: () => this.competitions(),
       intervalsMs: config.intervalsMs,
+      intervalOverrides: () =>
+        this.competitionResources.filter((c) => c.enabled && c.intervalsMs).map((c) => c.intervalsMs!),
       fullSyncIntervalMs: config.fullSyncIntervalMs,
       points: config.points,
       dryRun: config.dryRun,
@@ -170,6 +178,7 @@ export class SchedulerProcess {
         this.runAbort = run;
         const both = AbortSignal.any([signal, run.signal]);
         both.addEventListener("abort", () => this.queue?.abortAll(), { once: true });
+        this.startStatusWriter(both);
         this.running = this.reconciler!.run(both).catch((error) => {
           logger.error({ err: toSchedulerError(error).message }, "reconciler stopped with an error");
         });
@@ -206,7 +215,8 @@ export class SchedulerProcess {
     this.phase = "stopping";
     this.startAbort.abort(new Error("stopping"));
     this.configWatcher?.close();
-    this.competitionWatcher?.stop();
+    clearInterval(this.statusWriter);
+    await this.competitionWatcher?.stop().catch(() => {});
     // Stop taking work and abort in-flight API calls; an open transaction runs to its end.
     this.runAbort?.abort(new Error("shutdown"));
     this.queue?.abortAll();
@@ -337,14 +347,55 @@ export class SchedulerProcess {
   private async watchCompetitionResources(): Promise<void> {
     if (this.config.election.mode !== "kubernetes") return;
     this.competitionWatcher = startCompetitionWatcher({
-      namespace: this.config.election.leaseNamespace ?? "default",
+      namespace: this.config.election.leaseNamespace,
       logger: this.logger,
-      onChange: (list) =>
+      onChange: (list) => {
+        this.competitionResources = list;
         this.setCompetitionSource(
           "kubernetes",
           list.filter((c) => c.enabled).map((c) => ({ leagueId: c.leagueId, season: c.season })),
-        ),
+        );
+      },
     });
+  }
+
+  /** The leader writes each Competition's status (fixtures, live, last sync, Ready). */
+  private startStatusWriter(signal: AbortSignal): void {
+    const watcher = this.competitionWatcher;
+    if (!watcher) return;
+    const write = async () => {
+      if (signal.aborted || !this.sql || !this.reconciler) return;
+      try {
+        const counts = await q.countByCompetition(this.sql);
+        const snapshot = this.reconciler.snapshot(this.clock.now());
+        for (const c of this.competitionResources) {
+          const n = counts.find((x) => x.leagueId === c.leagueId && x.season === String(c.season));
+          const state = snapshot.competitions.find(
+            (x) => x.league_id === c.leagueId && x.season === c.season,
+          );
+          const ready = c.enabled && Boolean(state?.last_full_sync) && !state?.last_error;
+          await watcher.writeStatus(c.name, {
+            fixtures: n?.fixtures ?? 0,
+            live: n?.live ?? 0,
+            lastSyncTime: state?.last_full_sync ?? null,
+            observedGeneration: c.generation,
+            ready,
+            reason: !c.enabled ? "Disabled" : state?.last_error ? "SyncError" : ready ? "Synced" : "Pending",
+            message: !c.enabled
+              ? "spec.enabled is false: not kept in sync"
+              : (state?.last_error ??
+                (ready ? "fixtures in sync with API-Football" : "waiting for the first full sync")),
+          });
+        }
+      } catch (error) {
+        this.logger.warn({ err: toSchedulerError(error).message }, "writing Competition status failed");
+      }
+    };
+    clearInterval(this.statusWriter);
+    this.statusWriter = setInterval(() => void write(), 5_000);
+    this.statusWriter.unref();
+    signal.addEventListener("abort", () => clearInterval(this.statusWriter), { once: true });
+    void write();
   }
 
   // -------------------------------------------------------------------------------------
