@@ -252,6 +252,7 @@ export class Reconciler {
     const realStart = performance.now();
     const kind = options.useApi ? "api" : "sweep";
     let apiCalls = 0;
+    let modeCalls = 0; // the mode's own calls (live, ids), without the daily season syncs
     const counts: ActionCounts = {
       fixturesWritten: 0,
       predictionsLocked: 0,
@@ -280,6 +281,7 @@ export class Reconciler {
           for (const c of calls) attempted.add(callKey(c));
           const outcomes = await Promise.allSettled(calls.map((c) => this.fetch(c, options.signal)));
           apiCalls += calls.length;
+          modeCalls += calls.filter((c) => c.kind !== "season").length;
           const newIds: number[] = [];
           outcomes.forEach((outcome, i) => {
             const call = calls[i]!;
@@ -310,9 +312,11 @@ export class Reconciler {
           current = plan(desired, observed, now);
           if (options.signal?.aborted) break;
         }
-        if (apiDue) this.scheduleNextApiRun(now, current.mode, apiCalls);
+        this.setMode(current.mode);
+        if (apiDue) this.scheduleNextApiRun(now, current.mode, modeCalls);
+      } else {
+        this.setMode(current.mode);
       }
-      this.setMode(current.mode);
       this.noteObservations(current, desired, observed);
       counts.planned =
         current.fixtureWrites.length +
@@ -467,8 +471,14 @@ export class Reconciler {
    */
   private scheduleNextApiRun(now: Date, mode: ScheduleMode, callsThisRun: number): void {
     this.lastApiRunAt = now;
-    if (callsThisRun > 0) this.lastCallsPerRun = callsThisRun;
     const modeInterval = this.intervalFor(mode);
+    if (callsThisRun === 0) {
+      // Nothing to ask in this mode right now: nothing to budget either.
+      this.stretch = null;
+      this.nextApiRunAt = new Date(now.getTime() + modeInterval);
+      return;
+    }
+    this.lastCallsPerRun = callsThisRun;
     const resetAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
     const msToReset = resetAt - now.getTime();
     const remaining = this.o.queue.remainingToday();
@@ -483,10 +493,11 @@ export class Reconciler {
       interval = Math.ceil(msToReset / runsAffordable);
       reason = `${remaining} calls left today at ~${perRun} a run: interval stretched to fit until ${new Date(resetAt).toISOString()}`;
     }
-    // Only stretch modes that call the API every run; quiet modes cost nothing per interval.
-    if (reason && (mode === "minimal" || mode === "upcoming_matches") && runsAffordable > 0) reason = null;
+    if (reason) {
+      const level = this.stretch ? "debug" : "info";
+      this.o.logger[level]({ mode, modeIntervalMs: modeInterval, intervalMs: interval }, reason);
+    }
     this.stretch = reason ? { modeIntervalMs: modeInterval, effectiveIntervalMs: interval, reason } : null;
-    if (reason) this.o.logger.info({ mode, modeIntervalMs: modeInterval, intervalMs: interval }, reason);
     this.nextApiRunAt = new Date(now.getTime() + (reason ? interval : modeInterval));
   }
 
@@ -508,7 +519,8 @@ export class Reconciler {
     this.o.logger.info({ from: previous, to: mode }, "schedule mode changed");
     // A busier mode asks sooner: pull the next API run in.
     if (this.lastApiRunAt) {
-      const sooner = new Date(this.lastApiRunAt.getTime() + this.intervalFor(mode));
+      const interval = Math.max(this.intervalFor(mode), this.stretch?.effectiveIntervalMs ?? 0);
+      const sooner = new Date(this.lastApiRunAt.getTime() + interval);
       if (!this.nextApiRunAt || sooner < this.nextApiRunAt) {
         this.nextApiRunAt = sooner;
         this.wakeApi?.();

@@ -321,6 +321,46 @@ describe("the first sync of three competitions", () => {
   });
 });
 
+describe("the daily quota", () => {
+  test("a live interval is stretched to last until 00:00 UTC, and /status says so", async () => {
+    const h = await startHarness({
+      label: "reconciler_quota",
+      leagues: [39],
+      speed: 1,
+      dailyBudget: 30,
+      dailyReserve: 5,
+    });
+    try {
+      const day = pickRound(h.simulator.fixtures(), 39, ANCHOR);
+      const kickoff = day[0]!.kickoff.getTime();
+      h.clock.set(new Date(kickoff - 60 * MIN));
+      assert.equal((await h.reconciler.reconcileOnce({ useApi: true })).result, "success");
+      // Twenty minutes into the first match: live mode, one live call a minute would need
+      // hundreds of calls before midnight; 24 are left.
+      h.clock.set(new Date(kickoff + 20 * MIN));
+      const live = await h.reconciler.reconcileOnce({ useApi: true });
+      assert.equal(live.result, "success", live.error ?? "");
+      const snapshot = h.reconciler.snapshot(h.clock.now());
+      assert.equal(snapshot.schedule_mode, "live_matches");
+      assert.ok(snapshot.quota_stretch, "the stretch is shown");
+      assert.equal(snapshot.quota_stretch?.mode_interval_seconds, 60);
+      const gap = Date.parse(snapshot.next_api_run!) - h.clock.now().getTime();
+      assert.ok(gap > 60_000 * 5, `next API run in ${gap} ms, not stretched`);
+      // The stretched interval fits the remaining calls into the rest of the day.
+      const midnight = Date.UTC(
+        h.clock.now().getUTCFullYear(),
+        h.clock.now().getUTCMonth(),
+        h.clock.now().getUTCDate() + 1,
+      );
+      const runs =
+        (midnight - h.clock.now().getTime()) / (snapshot.quota_stretch!.effective_interval_seconds * 1000);
+      assert.ok(runs <= h.queue.remainingToday() + 1, `${runs} runs for ${h.queue.remainingToday()} calls`);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("dry run", () => {
   test("plans and counts, writes nothing to the host tables", async () => {
     const h = await startHarness({ label: "reconciler_dry", leagues: [39], speed: 1, dryRun: true });
