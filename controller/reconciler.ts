@@ -138,6 +138,11 @@ export class Reconciler {
     return true;
   }
 
+  /** The last pass's outcome (for /health's body). */
+  lastOutcome(): ReconcileResult | null {
+    return this.lastResult;
+  }
+
   /** For /health: when did either loop last make progress (real time). */
   progressAgeMs(): number {
     return this.running ? Date.now() - this.lastProgressAt : 0;

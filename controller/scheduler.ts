@@ -481,7 +481,16 @@ export class SchedulerProcess {
     const age = this.reconciler?.progressAgeMs() ?? 0;
     if (leader?.isLeader && age > STUCK_AFTER_MS)
       stuck = `control loop made no progress for ${Math.round(age / 1000)} s`;
-    return { schedulerStatus, stuck };
+    // Outages show here for humans, never as a 503: a restart cures neither.
+    const last = this.reconciler?.lastOutcome();
+    const blocked = this.client?.quota.blockedUntil;
+    const details: Record<string, unknown> = {
+      database: this.migrated ? "migrated" : "not_ready",
+      last_reconcile: last ? { result: last.result, error: last.error } : null,
+    };
+    if (blocked && blocked.getTime() > this.clock.now().getTime())
+      details.api_blocked_until = blocked.toISOString();
+    return { schedulerStatus, stuck, details };
   }
 
   async ready(): Promise<{ ready: boolean; reason?: string }> {
