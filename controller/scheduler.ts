@@ -481,13 +481,14 @@ export class SchedulerProcess {
     const age = this.reconciler?.progressAgeMs() ?? 0;
     if (leader?.isLeader && age > STUCK_AFTER_MS)
       stuck = `control loop made no progress for ${Math.round(age / 1000)} s`;
-    // Outages show here for humans, never as a 503: a restart cures neither.
+    // Outages show here for humans, never as a 503: a restart cures neither. A healthy
+    // process answers exactly the contract's body.
+    const details: Record<string, unknown> = {};
+    if (!this.migrated && this.phase !== "starting") details.database = "not_ready";
     const last = this.reconciler?.lastOutcome();
+    if (last && last.result !== "success")
+      details.last_reconcile = { result: last.result, error: last.error };
     const blocked = this.client?.quota.blockedUntil;
-    const details: Record<string, unknown> = {
-      database: this.migrated ? "migrated" : "not_ready",
-      last_reconcile: last ? { result: last.result, error: last.error } : null,
-    };
     if (blocked && blocked.getTime() > this.clock.now().getTime())
       details.api_blocked_until = blocked.toISOString();
     return { schedulerStatus, stuck, details };
