@@ -484,7 +484,7 @@ export class SchedulerProcess {
     // Outages show here for humans, never as a 503: a restart cures neither. A healthy
     // process answers exactly the contract's body.
     const details: Record<string, unknown> = {};
-    if (!this.migrated && this.phase !== "starting") details.database = "not_ready";
+    if (!this.migrated) details.database = "not_ready";
     const last = this.reconciler?.lastOutcome();
     if (last && last.result !== "success")
       details.last_reconcile = { result: last.result, error: last.error };
