@@ -18,7 +18,7 @@ import express, { type Request, type RequestHandler, type Response } from "expre
 import { parseCompetitions } from "./config.js";
 import { SchedulerError } from "./errors.js";
 import type { Logger } from "./logger.js";
-import { MATCH_STATUSES } from "./metrics.js";
+import { MATCH_STATUSES } from "./plan.js";
 
 export interface OverridePin {
   status: string;

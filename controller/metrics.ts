@@ -5,27 +5,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { SCHEDULE_MODES } from "./config.js";
-
-export const MATCH_STATUSES = [
-  "NOT_STARTED",
-  "FIRST_HALF",
-  "HALFTIME",
-  "SECOND_HALF",
-  "EXTRA_TIME",
-  "PENALTY",
-  "FINISHED",
-  "FINISHED_AET",
-  "FINISHED_PEN",
-  "BREAK_TIME",
-  "SUSPENDED",
-  "INTERRUPTED",
-  "POSTPONED",
-  "CANCELLED",
-  "ABANDONED",
-  "TECHNICAL_LOSS",
-  "WALKOVER",
-  "LIVE",
-] as const;
+import { MATCH_STATUSES } from "./plan.js";
 
 export const API_ENDPOINTS = ["season", "ids", "live", "date", "status"] as const;
 export const API_OUTCOMES = [

@@ -13,6 +13,7 @@ export interface Migration {
   sql: string;
 }
 
+// Frozen copies: a shipped migration never changes, even if the enum grows later.
 const MATCH_STATUSES = [
   "NOT_STARTED",
   "FIRST_HALF",

@@ -6,7 +6,27 @@
  */
 import type { ScheduleMode } from "./config.js";
 import type { ApiFixture } from "./football-api.js";
-import type { MATCH_STATUSES } from "./metrics.js";
+/** The host `matchstatus` enum (CONTRACT § 3). */
+export const MATCH_STATUSES = [
+  "NOT_STARTED",
+  "FIRST_HALF",
+  "HALFTIME",
+  "SECOND_HALF",
+  "EXTRA_TIME",
+  "PENALTY",
+  "FINISHED",
+  "FINISHED_AET",
+  "FINISHED_PEN",
+  "BREAK_TIME",
+  "SUSPENDED",
+  "INTERRUPTED",
+  "POSTPONED",
+  "CANCELLED",
+  "ABANDONED",
+  "TECHNICAL_LOSS",
+  "WALKOVER",
+  "LIVE",
+] as const;
 
 export type MatchStatus = (typeof MATCH_STATUSES)[number];
 
