@@ -22,6 +22,8 @@ export interface HttpSources {
   ready(): Promise<{ ready: boolean; reason?: string }>;
   status(): Promise<Record<string, unknown>>;
   metrics: Metrics;
+  /** Bring gauges read from elsewhere (queue, database counts) up to date before a scrape. */
+  refreshMetrics?: () => Promise<void>;
   logger: Logger;
   adminRouter?: Router;
 }
@@ -60,6 +62,7 @@ export function createApp(sources: HttpSources): express.Express {
 
   app.get("/metrics", async (_req, res, next) => {
     try {
+      await sources.refreshMetrics?.();
       const body = await sources.metrics.registry.metrics();
       res.status(200).type(sources.metrics.registry.contentType).send(body);
     } catch (error) {

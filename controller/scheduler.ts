@@ -25,7 +25,7 @@ import { FootballApiClient } from "./football-api.js";
 import { closeServer, createApp, listen } from "./http-server.js";
 import type { Logger } from "./logger.js";
 import { apiRequestLabels, createMetrics, type Metrics } from "./metrics.js";
-import type { MatchStatus } from "./plan.js";
+import { MATCH_STATUSES, type MatchStatus } from "./plan.js";
 import * as q from "./queries.js";
 import { Reconciler } from "./reconciler.js";
 import { type Simulator, startSimulator } from "./simulator/index.js";
@@ -455,9 +455,27 @@ export class SchedulerProcess {
       ready: () => this.ready(),
       status: () => this.status(),
       metrics: this.metrics,
+      refreshMetrics: () => this.refreshMetrics(),
       logger: this.logger,
       adminRouter,
     });
+  }
+
+  /** Gauges that mirror state kept elsewhere; fixture counts come from the leader only. */
+  private async refreshMetrics(): Promise<void> {
+    this.metrics.queueDepth.set(this.queue?.depth ?? 0);
+    const leading = this.elector?.state().isLeader ?? false;
+    if (!leading || !this.sql || !this.migrated) {
+      for (const status of MATCH_STATUSES) this.metrics.fixtures.set({ status }, 0);
+      return;
+    }
+    try {
+      const counts = await q.countByStatus(this.sql);
+      for (const status of MATCH_STATUSES)
+        this.metrics.fixtures.set({ status }, counts.fixtures[status] ?? 0);
+    } catch {
+      // database down: keep the last values; /ready and the logs tell
+    }
   }
 
   private requireSql(): Sql {
@@ -514,7 +532,6 @@ export class SchedulerProcess {
           q.countByStatus(this.sql),
           q.countByCompetition(this.sql),
         ]);
-        for (const [status, n] of Object.entries(counts.fixtures)) this.metrics.fixtures.set({ status }, n);
       } catch (error) {
         databaseError = toSchedulerError(error).message;
       }
