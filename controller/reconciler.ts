@@ -102,14 +102,25 @@ export class Reconciler {
   private wakeSweep: (() => void) | undefined;
   private wakeApi: (() => void) | undefined;
   private running = false;
+  private previousTerm: Promise<void> = Promise.resolve();
 
   constructor(options: ReconcilerOptions) {
     this.o = options;
   }
 
-  /** Run both loops until `signal` aborts (leadership lost or shutdown). */
-  async run(signal: AbortSignal): Promise<void> {
-    if (this.running) return;
+  /**
+   * Run both loops until `signal` aborts (leadership lost or shutdown). A term that begins
+   * while the previous one is still winding down (a query of the old term in flight when
+   * leadership was lost and won back) starts once that one has ended, rather than not at all.
+   */
+  run(signal: AbortSignal): Promise<void> {
+    const term = this.previousTerm.then(() => this.runTerm(signal));
+    this.previousTerm = term.catch(() => {});
+    return term;
+  }
+
+  private async runTerm(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
     this.running = true;
     // A new term starts from scratch: full syncs at start, the API asked at once.
     this.competitionState.clear();
