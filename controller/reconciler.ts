@@ -550,6 +550,7 @@ export class Reconciler {
       this.o.metrics.unknownStatus.inc({ code: boundedCode(u.code) });
       const key = `${u.fixtureId}:${u.code}`;
       if (!this.unknownSeen.has(key)) {
+        if (this.unknownSeen.size >= 10_000) this.unknownSeen.clear(); // bounded memory; a repeat warning is harmless
         this.unknownSeen.add(key);
         this.o.logger.warn(
           { fixtureId: u.fixtureId, code: u.code },
