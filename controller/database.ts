@@ -50,6 +50,8 @@ export function connect(options: ConnectOptions): Sql {
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 5000,
       lock_timeout: options.lockTimeoutMs ?? 5000,
       statement_timeout: options.statementTimeoutMs ?? 60_000,
+      // Short OLTP statements: JIT compilation only adds latency to them.
+      jit: "off",
     } as Record<string, string | number>,
   });
 }

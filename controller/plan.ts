@@ -285,11 +285,15 @@ export function plan(desired: Desired, observed: Observed, now: Date): Plan {
   // 3. Locks by the clock and by what the API reports, for every fixture in the host table.
   const locks: number[] = [];
   const scores: ScoreAction[] = [];
+  // A correction: the row was already final with a result, and the result changed.
   const rescored = new Set(
     fixtureWrites
-      .filter(
-        (w) => !w.insert && ("homeScore" in w.changes || "awayScore" in w.changes || "status" in w.changes),
-      )
+      .filter((w) => {
+        const before = desired.fixtures.get(w.fixtureId)?.row;
+        const wasFinal =
+          before && SCORABLE.has(before.status) && before.homeScore !== null && before.awayScore !== null;
+        return wasFinal && ("homeScore" in w.changes || "awayScore" in w.changes);
+      })
       .map((w) => w.fixtureId),
   );
   for (const [id, row] of effective) {
@@ -380,8 +384,8 @@ function planFetches(
   if (underWay.length > 0 && !liveCall) {
     const leagueIds = [...new Set(desired.competitions.map((c) => c.leagueId))].sort((a, b) => a - b);
     fetches.push({ kind: "live", leagueIds });
-    // Ids wait for the live answer; only fixtures not yet under way are asked now.
-    return [...fetches, ...idCalls(pending, observed)];
+    // Ids wait for the live answer: it may well list the lagging ones too.
+    return fetches;
   }
   return [...fetches, ...idCalls([...underWay, ...pending], observed)];
 }

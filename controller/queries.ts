@@ -90,9 +90,13 @@ export async function loadActiveFixtures(
            OR (date >= ${toUtc("$2")} AND date <= ${toUtc("$3")})
            OR fixture_id = ANY($4::int[])
        UNION
-       SELECT p.fixture_id FROM user_predictions p JOIN fixtures f ON f.fixture_id = p.fixture_id
-        WHERE p.prediction_status IN ('SUBMITTED', 'LOCKED')
-          AND (f.date <= ${toUtc("$5")} OR f.status <> 'NOT_STARTED')
+       -- Kicked off or no longer NOT_STARTED, with open predictions: driven from fixtures,
+       -- one probe each into the small partial index of open predictions, rather than a
+       -- scan of every open prediction (most belong to future fixtures).
+       SELECT f.fixture_id FROM fixtures f
+        WHERE (f.date <= ${toUtc("$5")} OR f.status <> 'NOT_STARTED')
+          AND EXISTS (SELECT 1 FROM user_predictions p
+                       WHERE p.fixture_id = f.fixture_id AND p.prediction_status IN ('SUBMITTED', 'LOCKED'))
      ), counts AS (
        SELECT p.fixture_id,
               count(*) FILTER (WHERE p.prediction_status = 'SUBMITTED')::int AS submitted,

@@ -405,6 +405,7 @@ describe("scoring", () => {
     assert.equal(p.scores.length, 1);
     assert.equal(p.scores[0]?.home, 2);
     assert.equal(p.scores[0]?.away, 0);
+    assert.equal(p.scores[0]?.rescore, false, "a first final whistle is a scoring, not a re-scoring");
   });
 
   test("a correction after the final whistle re-scores processed predictions", () => {
@@ -452,7 +453,7 @@ describe("operator pins (overrides)", () => {
     );
     assert.equal(p.fixtureWrites[0]?.values.status, "FINISHED");
     assert.equal(p.fixtureWrites[0]?.reason, "override");
-    assert.deepEqual(p.scores, [{ fixtureId: 1, home: 1, away: 0, rescore: true }]);
+    assert.deepEqual(p.scores, [{ fixtureId: 1, home: 1, away: 0, rescore: false }]);
   });
 
   test("a pin applies without any API answer, and once applied writes nothing more", () => {
@@ -536,6 +537,21 @@ describe("API calls", () => {
       [20, 20, 5],
     );
     assert.equal(new Set(ids.flatMap((c) => c.ids)).size, 45);
+  });
+
+  test("with matches live, a lagging fixture waits for the live answer before it is asked by id", () => {
+    const d = desired([
+      row({ fixtureId: 1, status: "FIRST_HALF", date: at(-30) }),
+      row({ fixtureId: 2, date: at(-2) }),
+      row({ fixtureId: 3, date: at(-2) }),
+    ]);
+    assert.deepEqual(plan(d, { answers: [] }, NOW).fetches, [{ kind: "live", leagueIds: [39] }]);
+    // The live answer lists 1 and 2 (under way now); only 3 is asked by id.
+    const live = answer({ kind: "live", leagueIds: [39] }, [
+      api({ fixtureId: 1, statusShort: "1H", date: at(-30), homeGoals: 0, awayGoals: 0 }),
+      api({ fixtureId: 2, statusShort: "1H", date: at(-2), homeGoals: 0, awayGoals: 0 }),
+    ]);
+    assert.deepEqual(plan(d, { answers: [live] }, NOW).fetches, [{ kind: "ids", ids: [3] }]);
   });
 
   test("a fixture kicked off more than a day ago and still NOT_STARTED is left to the daily sync", () => {
