@@ -3,7 +3,7 @@
  * /status (operators) and /metrics (Prometheus), plus the management API router when
  * one is given. Standbys serve all of it.
  */
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -91,8 +91,11 @@ export function createApp(sources: HttpSources): express.Express {
 
 export async function listen(app: express.Express, port: number, host: string): Promise<Server> {
   return await new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+    // The header and request timeouts below are enforced on this interval (Node's default,
+    // 30 s, would let a slowloris client hold a socket for headersTimeout + 30 s).
+    const server = createServer({ connectionsCheckingInterval: 1000 }, app);
     server.on("error", reject);
+    server.listen(port, host, () => resolve(server));
     // Bounded request handling: slow or hostile clients cannot hold sockets forever.
     server.requestTimeout = 10_000;
     server.headersTimeout = 5_000;

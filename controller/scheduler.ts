@@ -4,8 +4,9 @@
  * contract asks (CONTRACT.md § 1): stop taking work, abort API calls, let an open
  * transaction finish, release the lease, close the server and the database.
  */
-import { type FSWatcher, watch } from "node:fs";
+import { type FSWatcher, readFileSync, watch } from "node:fs";
 import type { Server } from "node:http";
+import path from "node:path";
 import { createAdminRouter } from "./admin-api.js";
 import { ApiQueue } from "./api-queue.js";
 import { type Clock, scaledClock, systemClock } from "./clock.js";
@@ -314,12 +315,29 @@ export class SchedulerProcess {
     return createNoElector(e.identity, e.leaseName, this.metrics);
   }
 
-  /** Outside Kubernetes, SCHEDULER_CONFIG is re-read on change; a bad file keeps the old config. */
+  /**
+   * Outside Kubernetes, SCHEDULER_CONFIG is re-read on change; a bad file keeps the old config.
+   * The directory is watched, not the file: editors and ConfigMap volumes replace a file by a
+   * rename, after which a watch on the file itself would follow the old, deleted one. A change
+   * counts when the file's content differs from the last one read (one reload, or one error
+   * line, per change).
+   */
   private watchConfigFile(): void {
     const file = this.config.configFile;
     if (!file) return;
     let timer: NodeJS.Timeout | undefined;
+    const read = () => {
+      try {
+        return readFileSync(file, "utf8");
+      } catch {
+        return undefined;
+      }
+    };
+    let last = read();
     const reload = () => {
+      const text = read();
+      if (text === last) return;
+      last = text;
       try {
         const next = loadConfig(process.env);
         this.setCompetitionSource("config", next.competitions);
@@ -334,7 +352,7 @@ export class SchedulerProcess {
       }
     };
     try {
-      this.configWatcher = watch(file, () => {
+      this.configWatcher = watch(path.dirname(path.resolve(file)), () => {
         clearTimeout(timer);
         timer = setTimeout(reload, 200);
       });
