@@ -15,7 +15,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Sql } from "../controller/database.js";
-import { LAGGING_WINDOW_MS, UNDER_WAY, UPCOMING_MS } from "../controller/plan.js";
+import { LAGGING_WINDOW_MS, UPCOMING_MS } from "../controller/plan.js";
+import * as q from "../controller/queries.js";
 import { createTestDatabase, type TestDatabase } from "../test/support/database.js";
 import { startHarness } from "../test/support/harness.js";
 import { buildOnce, minimalEnv, REPO_ROOT, sleep, startSchedulerHttp } from "../test/support/process.js";
@@ -65,36 +66,16 @@ function procStatus(pid: number): { rssMiB: number; hwmMiB: number } {
 }
 
 async function explainSweep(sql: Sql, now: Date): Promise<{ ms: number; plan: string }> {
-  // The sweep's query (queries.ts loadActiveFixtures), with the loop's parameters.
+  // The sweep's candidate query (queries.ts), with the loop's parameters, catch-up branch included.
+  const statement = q.activeFixtureIdsStatement(
+    now,
+    { before: LAGGING_WINDOW_MS, after: UPCOMING_MS },
+    [],
+    true,
+  );
   const rows = await sql.unsafe<{ "QUERY PLAN": string }[]>(
-    `EXPLAIN (ANALYZE, BUFFERS, SUMMARY)
-     WITH candidates AS (
-       SELECT fixture_id FROM fixtures
-        WHERE status::text = ANY($1::text[])
-           OR (date >= ($2::timestamptz AT TIME ZONE 'UTC') AND date <= ($3::timestamptz AT TIME ZONE 'UTC'))
-           OR fixture_id = ANY($4::int[])
-       UNION
-       SELECT p.fixture_id FROM user_predictions p JOIN fixtures f ON f.fixture_id = p.fixture_id
-        WHERE p.prediction_status IN ('SUBMITTED', 'LOCKED')
-          AND (f.date <= ($5::timestamptz AT TIME ZONE 'UTC') OR f.status <> 'NOT_STARTED')
-     ), counts AS (
-       SELECT p.fixture_id,
-              count(*) FILTER (WHERE p.prediction_status = 'SUBMITTED')::int AS submitted,
-              count(*) FILTER (WHERE p.prediction_status = 'LOCKED')::int AS locked
-         FROM user_predictions p
-        WHERE p.fixture_id IN (SELECT fixture_id FROM candidates)
-          AND p.prediction_status IN ('SUBMITTED', 'LOCKED')
-        GROUP BY p.fixture_id
-     )
-     SELECT f.*, coalesce(c.submitted, 0), coalesce(c.locked, 0)
-       FROM fixtures f JOIN candidates USING (fixture_id) LEFT JOIN counts c USING (fixture_id)`,
-    [
-      [...UNDER_WAY],
-      new Date(now.getTime() - LAGGING_WINDOW_MS).toISOString(),
-      new Date(now.getTime() + UPCOMING_MS).toISOString(),
-      [],
-      now.toISOString(),
-    ] as never[],
+    `EXPLAIN (ANALYZE, BUFFERS, SUMMARY) ${statement.text}`,
+    statement.params as never[],
   );
   const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
   const ms = Number(/Execution Time: ([\d.]+) ms/.exec(plan)?.[1] ?? Number.NaN);

@@ -190,6 +190,17 @@ CREATE INDEX IF NOT EXISTS scheduler_predictions_open_idx ON user_predictions (f
 CREATE INDEX IF NOT EXISTS scheduler_predictions_fixture_idx ON user_predictions (fixture_id);
 `,
   },
+  {
+    version: 3,
+    name: "partial index of fixtures under way",
+    // The sweep asks for fixtures under way on every pass; a partial index keeps that
+    // from scanning the whole table. Adds no rows and changes none.
+    sql: `
+CREATE INDEX IF NOT EXISTS scheduler_fixtures_under_way_idx ON fixtures (fixture_id)
+  WHERE status IN ('FIRST_HALF', 'HALFTIME', 'SECOND_HALF', 'EXTRA_TIME', 'BREAK_TIME', 'PENALTY', 'LIVE',
+                   'SUSPENDED', 'INTERRUPTED');
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

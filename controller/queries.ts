@@ -72,53 +72,67 @@ function toRow(r: FixtureRecord): FixtureRow {
   };
 }
 
+const OPEN = "prediction_status IN ('SUBMITTED', 'LOCKED')";
+// A literal list (not a parameter) so that the partial index of migration 3 applies.
+const UNDER_WAY_LIST = [...UNDER_WAY].map((s) => `'${s}'`).join(", ");
+
 /**
- * The fixtures that matter now: under way, kicking off or kicked off within the window,
- * those with open (SUBMITTED/LOCKED) predictions that kicked off or ended, and the rows
- * of `ids` (what the API just answered about). Each with its open prediction counts.
+ * The ids of the fixtures that matter now: under way, kicking off or kicked off within the
+ * window, and `ids` (what the API just answered about). With `catchUp`, also every fixture
+ * that kicked off (or left NOT_STARTED) and still has open predictions, however long ago:
+ * that branch probes all past fixtures, so the reconciler runs it at the start of a term
+ * and every few minutes, not on every sweep.
  */
+export function activeFixtureIdsStatement(
+  now: Date,
+  windowMs: { before: number; after: number },
+  ids: readonly number[],
+  catchUp: boolean,
+): { text: string; params: unknown[] } {
+  const catchUpBranch = catchUp
+    ? `UNION
+       SELECT f.fixture_id FROM fixtures f
+        WHERE (f.date <= ${toUtc("$4")} OR f.status <> 'NOT_STARTED')
+          AND EXISTS (SELECT 1 FROM user_predictions p WHERE p.fixture_id = f.fixture_id AND p.${OPEN})`
+    : "";
+  return {
+    text: `SELECT fixture_id FROM fixtures WHERE date >= ${toUtc("$1")} AND date <= ${toUtc("$2")}
+           UNION
+           SELECT fixture_id FROM fixtures WHERE status IN (${UNDER_WAY_LIST})
+           UNION
+           SELECT unnest($3::int[])
+           ${catchUpBranch}`,
+    params: [
+      new Date(now.getTime() - windowMs.before).toISOString(),
+      new Date(now.getTime() + windowMs.after).toISOString(),
+      [...ids],
+      ...(catchUp ? [now.toISOString()] : []),
+    ],
+  };
+}
+
+/** The active fixtures (see activeFixtureIdsStatement), each with its open prediction counts. */
 export async function loadActiveFixtures(
   db: Db,
   now: Date,
   windowMs: { before: number; after: number },
   ids: readonly number[],
+  options: { catchUp?: boolean } = {},
 ): Promise<Map<number, FixtureState>> {
-  const rows = await db.unsafe<FixtureRecord[]>(
-    `WITH candidates AS (
-       SELECT fixture_id FROM fixtures
-        WHERE status::text = ANY($1::text[])
-           OR (date >= ${toUtc("$2")} AND date <= ${toUtc("$3")})
-           OR fixture_id = ANY($4::int[])
-       UNION
-       -- Kicked off or no longer NOT_STARTED, with open predictions: driven from fixtures,
-       -- one probe each into the small partial index of open predictions, rather than a
-       -- scan of every open prediction (most belong to future fixtures).
-       SELECT f.fixture_id FROM fixtures f
-        WHERE (f.date <= ${toUtc("$5")} OR f.status <> 'NOT_STARTED')
-          AND EXISTS (SELECT 1 FROM user_predictions p
-                       WHERE p.fixture_id = f.fixture_id AND p.prediction_status IN ('SUBMITTED', 'LOCKED'))
-     ), counts AS (
-       SELECT p.fixture_id,
-              count(*) FILTER (WHERE p.prediction_status = 'SUBMITTED')::int AS submitted,
-              count(*) FILTER (WHERE p.prediction_status = 'LOCKED')::int AS locked
-         FROM user_predictions p
-        WHERE p.fixture_id IN (SELECT fixture_id FROM candidates)
-          AND p.prediction_status IN ('SUBMITTED', 'LOCKED')
-        GROUP BY p.fixture_id
-     )
-     SELECT ${FIXTURE_COLUMNS}, coalesce(c.submitted, 0) AS submitted, coalesce(c.locked, 0) AS locked
-       FROM fixtures f
-       JOIN candidates USING (fixture_id)
-       LEFT JOIN counts c USING (fixture_id)`,
-    [
-      [...UNDER_WAY],
-      new Date(now.getTime() - windowMs.before).toISOString(),
-      new Date(now.getTime() + windowMs.after).toISOString(),
-      [...ids],
-      now.toISOString(),
-    ],
-  );
+  const statement = activeFixtureIdsStatement(now, windowMs, ids, options.catchUp ?? false);
+  const candidates = await db.unsafe<{ fixture_id: number }[]>(statement.text, statement.params as never[]);
   const map = new Map<number, FixtureState>();
+  if (candidates.length === 0) return map;
+  const rows = await db.unsafe<FixtureRecord[]>(
+    `SELECT ${FIXTURE_COLUMNS}, c.submitted, c.locked
+       FROM fixtures f
+       CROSS JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE p.prediction_status = 'SUBMITTED')::int AS submitted,
+                count(*) FILTER (WHERE p.prediction_status = 'LOCKED')::int AS locked
+           FROM user_predictions p WHERE p.fixture_id = f.fixture_id AND p.${OPEN}) c
+      WHERE f.fixture_id = ANY($1::int[])`,
+    [candidates.map((c) => c.fixture_id)] as never[],
+  );
   for (const r of rows) map.set(r.fixture_id, { row: toRow(r), submitted: r.submitted, locked: r.locked });
   return map;
 }

@@ -35,6 +35,7 @@ import * as q from "./queries.js";
 const SWEEP_INTERVAL_MS = 30_000; // clock time
 const MIN_REAL_WAIT_MS = 20; // however fast the clock runs, loops never spin
 const MAX_FETCH_ROUNDS = 3;
+const CATCH_UP_INTERVAL_MS = 5 * 60_000; // real time
 
 export interface ReconcilerOptions {
   sql: Sql;
@@ -91,6 +92,7 @@ export class Reconciler {
   private readonly resyncRequested = new Set<string>();
   private readonly competitionState = new Map<string, CompetitionRuntime>();
   private lastCallsPerRun = 1;
+  private lastCatchUpAt = 0;
   private stretch: { modeIntervalMs: number; effectiveIntervalMs: number; reason: string } | null = null;
   private lastResult: ReconcileResult | null = null;
   private lastProgressAt = Date.now();
@@ -125,6 +127,7 @@ export class Reconciler {
     // A new term starts from scratch: full syncs at start, the API asked at once.
     this.competitionState.clear();
     this.nextApiRunAt = null;
+    this.lastCatchUpAt = 0;
     this.lastProgressAt = Date.now();
     try {
       await Promise.all([this.sweepLoop(signal), this.apiLoop(signal)]);
@@ -384,10 +387,14 @@ export class Reconciler {
   }
 
   private async loadDesired(now: Date, competitions: CompetitionKey[]): Promise<Desired> {
+    // The catch-up branch (open predictions of fixtures long past) at the start of a term
+    // and every few minutes; the window covers everything else on every pass.
+    const catchUp = Date.now() - this.lastCatchUpAt >= CATCH_UP_INTERVAL_MS;
     const [fixtures, overrides] = await Promise.all([
-      q.loadActiveFixtures(this.o.sql, now, this.window(), []),
+      q.loadActiveFixtures(this.o.sql, now, this.window(), [], { catchUp }),
       q.loadOverrides(this.o.sql),
     ]);
+    if (catchUp) this.lastCatchUpAt = Date.now();
     // Rows of pinned fixtures are needed to apply the pin even if nothing else touches them.
     const missingPins = [...overrides.keys()].filter((id) => !fixtures.has(id));
     if (missingPins.length > 0) {
