@@ -13,6 +13,14 @@ import { type ChildScheduler, minimalEnv, sleep, startSchedulerHttp, tempDir } f
 
 const NS = "football";
 
+interface CompetitionStatus {
+  fixtures?: number;
+  observedGeneration?: number;
+  lastSyncTime?: string;
+  conditions?: { type: string; status: string; reason?: string }[];
+}
+type CompetitionObject = { status?: CompetitionStatus } | undefined;
+
 async function until<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
@@ -34,11 +42,10 @@ describe("Competition resources drive the scheduler (LEADER_ELECTION=kubernetes)
   const data = tempDir("kube-mode");
   const season = buildLeague(BUNDLED_LEAGUES.find((l) => l.id === 39)!, shiftWeeksFor(new Date()))[0]!.season;
 
-  const status = async () => (await scheduler.get("/status")).json as Record<string, any>;
+  const status = async () =>
+    (await scheduler.get("/status")).json as { competitions: { league_id: number; season: number }[] };
   const competitionsInStatus = async () =>
-    ((await status()).competitions as { league_id: number; season: number }[]).map(
-      (c) => `${c.league_id}:${c.season}`,
-    );
+    (await status()).competitions.map((c) => `${c.league_id}:${c.season}`);
   const fixturesOf = async (leagueId: number) =>
     (
       (await db.sql`SELECT count(*)::int AS n FROM fixtures WHERE league_id = ${leagueId}`)[0] as {
@@ -101,13 +108,11 @@ describe("Competition resources drive the scheduler (LEADER_ELECTION=kubernetes)
     const expected = buildLeague(BUNDLED_LEAGUES.find((l) => l.id === 39)!, shiftWeeksFor(new Date())).length;
     await until("league 39 fixtures in the database", async () => (await fixturesOf(39)) === expected);
     const written = await until("the Competition status", async () => {
-      const object = api.get(COMPETITIONS, NS, "premier-league") as
-        | { status?: Record<string, any> }
-        | undefined;
+      const object = api.get(COMPETITIONS, NS, "premier-league") as CompetitionObject;
       const s = object?.status;
       return s &&
         s.fixtures === expected &&
-        s.conditions?.some((c: any) => c.type === "Ready" && c.status === "True")
+        s.conditions?.some((c) => c.type === "Ready" && c.status === "True")
         ? s
         : undefined;
     });
@@ -125,8 +130,8 @@ describe("Competition resources drive the scheduler (LEADER_ELECTION=kubernetes)
       async () => !(await competitionsInStatus()).includes(`39:${season}`),
     );
     const object = await until("Disabled status", async () => {
-      const o = api.get(COMPETITIONS, NS, "premier-league") as { status?: Record<string, any> } | undefined;
-      return o?.status?.conditions?.some((c: any) => c.type === "Ready" && c.reason === "Disabled")
+      const o = api.get(COMPETITIONS, NS, "premier-league") as CompetitionObject;
+      return o?.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "Disabled")
         ? o
         : undefined;
     });
