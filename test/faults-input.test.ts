@@ -266,14 +266,19 @@ describe("oversized and hostile HTTP requests", () => {
     try {
       await healthy("with slow clients connected");
       // Bounded by the server's header and request timeouts (5 s / 10 s) and their checking interval.
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.all(closed),
-        sleep(45_000).then(() => {
-          throw new Error(
-            `slow connections still open after 45 s: ${sockets.filter((s) => !s.destroyed).length}`,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`slow connections open after 45 s: ${sockets.filter((s) => !s.destroyed).length}`),
+              ),
+            45_000,
           );
         }),
-      ]);
+      ]).finally(() => clearTimeout(timer));
     } finally {
       clearInterval(drip);
       for (const s of sockets) s.destroy();
@@ -298,7 +303,7 @@ describe("oversized and hostile HTTP requests", () => {
     assert.deepEqual(failed, [], `every request answered without a 5xx (${failed.length} failed)`);
     assert.ok(
       answers
-        .filter((a, i) => paths[i % paths.length] === "/api/v1/reconcile")
+        .filter((_a, i) => paths[i % paths.length] === "/api/v1/reconcile")
         .every((a) => a.status === 401),
       "unauthenticated admin calls are 401",
     );
