@@ -130,10 +130,10 @@ export async function benchScale(): Promise<Section & { explain: string }> {
           },
           { name: "idle reconcile (sweep, median of 10)", value: round(median(idle), 1), unit: "ms" },
           {
-            name: "sweep query (EXPLAIN ANALYZE)",
+            name: "catch-up candidate query (EXPLAIN)",
             value: round(explainBefore.ms, 1),
             unit: "ms",
-            note: "loadActiveFixtures over 1M predictions",
+            note: "every 5 min: open predictions of all past fixtures; the every-pass query is the idle reconcile above",
           },
         );
         explain = explainBefore.plan;
