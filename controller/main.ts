@@ -74,6 +74,20 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // An exception nobody caught leaves the process in an unknown state: say so in one log
+  // line, release the lease if possible (a standby takes over), and exit non-zero so the
+  // supervisor (Kubernetes, Railway's ON_FAILURE policy) restarts it. Never a silent hang.
+  process.on("uncaughtException", (error) => {
+    logger.fatal({ err: error.message, stack: error.stack }, "uncaught exception: restarting");
+    setTimeout(() => process.exit(1), 3000).unref();
+    if (!signalled) {
+      signalled = true;
+      scheduler
+        .stop("uncaught exception")
+        .catch(() => {})
+        .finally(() => process.exit(1));
+    }
+  });
   // Nothing must crash the loop silently: log what escaped and keep serving.
   process.on("unhandledRejection", (reason) => {
     logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, "unhandled rejection");
