@@ -51,6 +51,18 @@ async function main(argv: string[]): Promise<void> {
   // (fast, and independent of the rest of the program).
   const { SchedulerProcess } = await import("./scheduler.js");
   const scheduler = new SchedulerProcess(config, logger);
+  // A leader stuck past the watchdog bound (e.g. a database connection black-holed with no
+  // error) is restarted by its supervisor rather than left hanging.
+  scheduler.onStuck = (reason) => {
+    logger.fatal({ reason }, "scheduler stuck: restarting");
+    if (signalled) return;
+    signalled = true;
+    setTimeout(() => process.exit(1), 5000).unref();
+    scheduler
+      .stop("stuck")
+      .catch(() => {})
+      .finally(() => process.exit(1));
+  };
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {

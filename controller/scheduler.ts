@@ -34,6 +34,8 @@ import { VERSION } from "./version.js";
 
 /** Liveness bound: a leader whose loops made no progress for this long is stuck. */
 const STUCK_AFTER_MS = 5 * 60_000;
+/** Past twice that, the process asks to be restarted (a supervisor without probes, e.g. Railway). */
+const WATCHDOG_AFTER_MS = 2 * STUCK_AFTER_MS;
 const DEMO_API_KEY = "demo-key-not-secret";
 
 export function createClock(config: Config): Clock {
@@ -67,6 +69,9 @@ export class SchedulerProcess {
   private readonly competitionSources = new Map<string, CompetitionKey[]>();
   private stopping: Promise<void> | undefined;
   private readonly startAbort = new AbortController();
+  private watchdog: NodeJS.Timeout | undefined;
+  /** Called when the leader's loops are stuck past the watchdog bound (main.ts restarts). */
+  onStuck: ((reason: string) => void) | undefined;
 
   constructor(
     private config: Config,
@@ -190,6 +195,13 @@ export class SchedulerProcess {
       onNewLeader: (holder) => logger.info({ holder }, "leader observed"),
     });
     this.phase = "started";
+    this.watchdog = setInterval(() => {
+      const age = this.reconciler?.progressAgeMs() ?? 0;
+      if (this.elector?.state().isLeader && age > WATCHDOG_AFTER_MS) {
+        this.onStuck?.(`control loop made no progress for ${Math.round(age / 1000)} s`);
+      }
+    }, 30_000);
+    this.watchdog.unref();
     logger.info(
       {
         version: VERSION,
@@ -215,6 +227,7 @@ export class SchedulerProcess {
     logger.info({ reason }, "shutting down");
     this.phase = "stopping";
     this.startAbort.abort(new Error("stopping"));
+    clearInterval(this.watchdog);
     this.configWatcher?.close();
     clearInterval(this.statusWriter);
     await this.competitionWatcher?.stop().catch(() => {});
