@@ -92,6 +92,7 @@ export const LAGGING_WINDOW_MS = 24 * HOUR;
 export const STARTING_SOON_MS = 2 * HOUR;
 export const UPCOMING_MS = 7 * 24 * HOUR;
 export const IDS_PER_CALL = 20;
+export const PRE_KICKOFF_CHECK_MS = 5 * 60_000;
 
 export interface Points {
   exact: number;
@@ -180,6 +181,12 @@ export interface Desired {
   apiDue: boolean;
   fullSyncIntervalMs: number;
   points: Points;
+  /**
+   * When the API last answered about each fixture (absent: not recently). Fixtures close to
+   * kick-off are checked for a postponement at most once per PRE_KICKOFF_CHECK_MS, whatever
+   * the mode, so a busy live mode does not skip them and does not ask every minute either.
+   */
+  lastAnsweredAt?: ReadonlyMap<number, Date>;
 }
 
 export type ApiCall =
@@ -375,7 +382,12 @@ function planFetches(
     if (!isConfigured(row) || syncedNow.has(competitionKey(row.leagueId, row.season))) continue;
     if (latest.has(row.fixtureId)) continue;
     if (UNDER_WAY.has(row.status)) underWay.push(row);
-    else if (isLagging(row, now) || isDueBeforeKickoff(row, mode, now)) pending.push(row);
+    else if (
+      isLagging(row, now) ||
+      isDueBeforeKickoff(row, mode, now, desired.lastAnsweredAt?.get(row.fixtureId))
+    ) {
+      pending.push(row);
+    }
   }
 
   // While matches are live, one `live` call covers every live fixture of all competitions;
@@ -409,11 +421,23 @@ function isLagging(row: FixtureRow, now: Date): boolean {
   return row.status === "NOT_STARTED" && sinceKickoff >= 0 && sinceKickoff <= LAGGING_WINDOW_MS;
 }
 
-/** Close to kick-off, a fixture is asked about in case it is postponed or moved. */
-function isDueBeforeKickoff(row: FixtureRow, mode: ScheduleMode, now: Date): boolean {
+/**
+ * Within two hours of kick-off a fixture is asked about in case it is postponed or moved,
+ * so that its predictions are not locked at a kick-off that will not happen. In
+ * live_matches mode too (another match may be live), but not more often than every
+ * PRE_KICKOFF_CHECK_MS.
+ */
+function isDueBeforeKickoff(
+  row: FixtureRow,
+  mode: ScheduleMode,
+  now: Date,
+  lastAnswered: Date | undefined,
+): boolean {
   if (row.status !== "NOT_STARTED") return false;
+  if (mode !== "matches_starting_soon" && mode !== "live_matches") return false;
   const untilKickoff = row.date.getTime() - now.getTime();
-  return mode === "matches_starting_soon" && untilKickoff > 0 && untilKickoff <= STARTING_SOON_MS;
+  if (untilKickoff <= 0 || untilKickoff > STARTING_SOON_MS) return false;
+  return !lastAnswered || now.getTime() - lastAnswered.getTime() >= PRE_KICKOFF_CHECK_MS;
 }
 
 /** The schedule mode from the configured competitions' fixtures near now. */

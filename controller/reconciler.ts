@@ -101,6 +101,8 @@ export class Reconciler {
   private malformedRows = 0;
   private dryRunActions = 0;
   private readonly liveLastSeen = new Map<number, number>();
+  /** Clock time of the API's last answer about each fixture (pre-kick-off checks). */
+  private readonly lastAnsweredAt = new Map<number, Date>();
   private wakeSweep: (() => void) | undefined;
   private wakeApi: (() => void) | undefined;
   private running = false;
@@ -126,6 +128,7 @@ export class Reconciler {
     this.running = true;
     // A new term starts from scratch: full syncs at start, the API asked at once.
     this.competitionState.clear();
+    this.lastAnsweredAt.clear();
     this.nextApiRunAt = null;
     this.lastCatchUpAt = 0;
     this.lastProgressAt = Date.now();
@@ -306,6 +309,7 @@ export class Reconciler {
             const call = calls[i]!;
             if (outcome.status === "fulfilled") {
               observed.answers.push(outcome.value);
+              this.noteAnswered(outcome.value, now);
               for (const f of outcome.value.fixtures)
                 if (!desired.fixtures.has(f.fixtureId)) newIds.push(f.fixtureId);
               if (call.kind === "season") this.seasonSynced(call, now, outcome.value);
@@ -418,7 +422,17 @@ export class Reconciler {
       apiDue: this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt,
       fullSyncIntervalMs: this.o.fullSyncIntervalMs,
       points: this.o.points,
+      lastAnsweredAt: this.lastAnsweredAt,
     };
+  }
+
+  private noteAnswered(answer: ApiAnswer, now: Date): void {
+    for (const f of answer.fixtures) this.lastAnsweredAt.set(f.fixtureId, now);
+    // Only recent answers matter; keep the map small.
+    if (this.lastAnsweredAt.size > 5_000) {
+      const cutoff = now.getTime() - 24 * 3_600_000;
+      for (const [id, at] of this.lastAnsweredAt) if (at.getTime() < cutoff) this.lastAnsweredAt.delete(id);
+    }
   }
 
   /** Season calls of a competition that failed wait for their backoff. */

@@ -554,6 +554,25 @@ describe("API calls", () => {
     assert.deepEqual(plan(d, { answers: [live] }, NOW).fetches, [{ kind: "ids", ids: [3] }]);
   });
 
+  test("while another match is live, a fixture kicking off within two hours is checked at most every 5 minutes", () => {
+    const live = row({ fixtureId: 1, status: "SECOND_HALF", date: at(-70) });
+    const soon = row({ fixtureId: 2, date: at(60) });
+    const liveAnswer = answer({ kind: "live", leagueIds: [39] }, [
+      api({ fixtureId: 1, statusShort: "2H", date: at(-70), homeGoals: 1, awayGoals: 0 }),
+    ]);
+    const cases: [string, Date | undefined, ApiCall[]][] = [
+      ["never answered", undefined, [{ kind: "ids", ids: [2] }]],
+      ["answered 2 minutes ago", at(-2), []],
+      ["answered 6 minutes ago", at(-6), [{ kind: "ids", ids: [2] }]],
+    ];
+    for (const [name, lastAnswered, expected] of cases) {
+      const d = desired([live, soon], {
+        lastAnsweredAt: lastAnswered ? new Map([[2, lastAnswered]]) : new Map(),
+      });
+      assert.deepEqual(plan(d, { answers: [liveAnswer] }, NOW).fetches, expected, name);
+    }
+  });
+
   test("a fixture kicked off more than a day ago and still NOT_STARTED is left to the daily sync", () => {
     const p = plan(desired([row({ date: at(-25 * 60) })]), { answers: [] }, NOW);
     assert.deepEqual(p.fetches, []);
