@@ -2,7 +2,7 @@
  * The plumbing around plan.ts: load desired state from the database, ask the API (through
  * the bounded queue), plan, and apply the plan in one fenced transaction.
  *
- * Two loops run while this replica leads:
+ * The write transaction is apply.ts. Two loops run while this replica leads:
  * - the sweep loop, database only, wakes at the next kick-off (lock within seconds, even
  *   with the API down) and at least every SWEEP_INTERVAL to lock and score;
  * - the API loop asks the API as often as the schedule mode says (stretched to fit the
@@ -10,6 +10,7 @@
  * Both go through `reconcileOnce`, so the rules live in one place (plan.ts).
  */
 import type { ApiQueue } from "./api-queue.js";
+import { applyPlan, type CompetitionError } from "./apply.js";
 import type { Clock } from "./clock.js";
 import type { CompetitionKey, ScheduleMode } from "./config.js";
 import type { Sql } from "./database.js";
@@ -291,7 +292,7 @@ export class Reconciler {
         options.useApi && (this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt);
       const desired = await this.loadDesired(now, competitions);
       const observed = { answers: [] as ApiAnswer[] };
-      const competitionErrors: { leagueId: number; season: number; message: string }[] = [];
+      const competitionErrors: CompetitionError[] = [];
       let current = plan(desired, observed, now);
 
       if (options.useApi) {
@@ -599,76 +600,11 @@ export class Reconciler {
 
   private async apply(
     current: Plan,
-    competitionErrors: { leagueId: number; season: number; message: string }[],
+    competitionErrors: CompetitionError[],
     startedAt: Date,
     now: Date,
   ): Promise<Pick<ActionCounts, "fixturesWritten" | "predictionsLocked" | "predictionsScored">> {
-    const { sql, elector } = this.o;
-    const outcome = await sql.begin(async (tx) => {
-      await elector.fence(tx);
-      const written = new Set(await q.upsertFixtures(tx, current.fixtureWrites, now));
-      await q.upsertFixtureSync(tx, current.apiStatuses, now);
-      const locked = await q.lockPredictions(tx, current.locks, now);
-      const scored = await q.scorePredictions(tx, current.scores, this.o.points, now);
-      await q.recordCompetitionSyncs(tx, current.competitionSyncs, now);
-      await q.recordCompetitionErrors(tx, competitionErrors, now);
-      const lockedTotal = locked.reduce((n, r) => n + r.locked, 0);
-      const scoredTotal = scored.reduce((n, r) => n + r.scored, 0);
-      const changed = written.size + lockedTotal + scoredTotal;
-      if (changed > 0) {
-        const summary = { fixtures: written.size, locked: lockedTotal, scored: scoredTotal };
-        const state = elector.state();
-        const runId = await q.insertReconcileRun(tx, {
-          startedAt,
-          holder: this.o.identity,
-          epoch: state.epoch,
-          result: "success",
-          summary,
-        });
-        const scoreOf = new Map(current.scores.map((s) => [s.fixtureId, s]));
-        await q.recordFixtureChanges(
-          tx,
-          runId,
-          [
-            ...current.fixtureWrites
-              .filter((w) => written.has(w.fixtureId))
-              .map((w) => ({
-                fixtureId: w.fixtureId,
-                kind: w.insert ? "insert" : w.reason,
-                changes: w.changes,
-              })),
-            ...locked.map((r) => ({
-              fixtureId: r.fixtureId,
-              kind: "lock",
-              changes: { predictionsLocked: r.locked },
-            })),
-            ...scored.map((r) => {
-              const s = scoreOf.get(r.fixtureId);
-              return {
-                fixtureId: r.fixtureId,
-                kind: s?.rescore ? "rescore" : "score",
-                changes: { predictionsScored: r.scored, against: s ? `${s.home}-${s.away}` : null },
-              };
-            }),
-          ],
-          now,
-        );
-        await q.notifyEvents(tx, {
-          run: runId,
-          fixtures_changed: written.size,
-          predictions_locked: lockedTotal,
-          predictions_scored: scoredTotal,
-          fixture_ids: [
-            ...new Set([...written, ...locked.map((r) => r.fixtureId), ...scored.map((r) => r.fixtureId)]),
-          ].slice(0, 100),
-        });
-      }
-      return {
-        fixturesWritten: written.size,
-        predictionsLocked: lockedTotal,
-        predictionsScored: scoredTotal,
-      };
-    });
+    const outcome = await applyPlan(this.o, current, competitionErrors, startedAt, now);
     this.o.metrics.fixtureUpdates.inc(outcome.fixturesWritten);
     this.o.metrics.predictionsLocked.inc(outcome.predictionsLocked);
     this.o.metrics.predictionsScored.inc(outcome.predictionsScored);
