@@ -38,7 +38,7 @@ export function createMetrics() {
     registry,
     reconcileTotal: new Counter({
       name: "scheduler_reconcile_total",
-      help: "Reconcile loops run, by result (success, error, fenced, skipped).",
+      help: "Reconcile passes run, by result (success, error, fenced).",
       labelNames: ["result"] as const,
       registers: [registry],
     }),
@@ -148,7 +148,7 @@ export function createMetrics() {
     }),
   };
 
-  for (const result of ["success", "error", "fenced", "skipped"]) metrics.reconcileTotal.inc({ result }, 0);
+  for (const result of ["success", "error", "fenced"]) metrics.reconcileTotal.inc({ result }, 0);
   for (const endpoint of API_ENDPOINTS) {
     for (const outcome of API_OUTCOMES) metrics.apiRequests.inc({ endpoint, outcome }, 0);
   }

@@ -235,7 +235,7 @@ export function buildDashboard(): dashboard.Dashboard {
     .withPanel(
       graph(
         "Reconciles by result",
-        "Reconcile loops per second by result (success, error, fenced, skipped): scheduler_reconcile_total.",
+        "Reconcile passes per second by result (success, error, fenced): scheduler_reconcile_total.",
         [query(`sum by (result) (rate(${m("scheduler_reconcile_total")}[$__rate_interval]))`, "{{result}}")],
         { unit: "ops", stacked: true, min: 0 },
       ),
