@@ -203,7 +203,7 @@ export class Reconciler {
   }
 
   private apiWorkDue(now: Date): boolean {
-    if (this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt) return true;
+    if (this.apiIntervalDue(now)) return true;
     return this.seasonSyncDueAt() <= now.getTime();
   }
 
@@ -288,9 +288,8 @@ export class Reconciler {
     try {
       const now = startedAt;
       const competitions = this.o.competitions();
-      const apiDue =
-        options.useApi && (this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt);
-      const desired = await this.loadDesired(now, competitions);
+      const apiDue = options.useApi && this.apiIntervalDue(now);
+      const desired = await this.loadDesired(now, competitions, apiDue);
       const observed = { answers: [] as ApiAnswer[] };
       const competitionErrors: CompetitionError[] = [];
       let current = plan(desired, observed, now);
@@ -391,7 +390,12 @@ export class Reconciler {
     return { before: LAGGING_WINDOW_MS, after: UPCOMING_MS };
   }
 
-  private async loadDesired(now: Date, competitions: CompetitionKey[]): Promise<Desired> {
+  /** The mode's interval has passed, the API was never asked this term, or an operator asked. */
+  private apiIntervalDue(now: Date): boolean {
+    return this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt;
+  }
+
+  private async loadDesired(now: Date, competitions: CompetitionKey[], apiDue: boolean): Promise<Desired> {
     // The catch-up branch (open predictions of fixtures long past) at the start of a term
     // and every few minutes; the window covers everything else on every pass.
     const catchUp = Date.now() - this.lastCatchUpAt >= CATCH_UP_INTERVAL_MS;
@@ -420,7 +424,7 @@ export class Reconciler {
       }),
       fixtures,
       overrides,
-      apiDue: this.forceApi || this.nextApiRunAt === null || now >= this.nextApiRunAt,
+      apiDue,
       fullSyncIntervalMs: this.o.fullSyncIntervalMs,
       points: this.o.points,
       lastAnsweredAt: this.lastAnsweredAt,
