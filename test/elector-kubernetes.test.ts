@@ -15,6 +15,7 @@ import { readLease, recordTakeover } from "../controller/lease-queries.js";
 import { createMetrics, type Metrics } from "../controller/metrics.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { type FakeKubeApi, LEASES, startFakeKubeApi } from "./support/fake-kube-api.js";
+import { waitFor } from "./support/wait.js";
 
 const FAST = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 300 };
 const NS = "scheduling";
@@ -34,16 +35,6 @@ after(async () => {
   await api.close();
   await db.drop();
 });
-
-async function waitFor<T>(condition: () => T | undefined | null | false, timeoutMs: number, label: string) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface Replica {
   elector: Elector;

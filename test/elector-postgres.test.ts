@@ -13,6 +13,7 @@ import { acquireOrRenewLease, readLease } from "../controller/lease-queries.js";
 import { createMetrics, type Metrics } from "../controller/metrics.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
+import { waitFor } from "./support/wait.js";
 
 const FAST = { leaseDurationMs: 1200, renewDeadlineMs: 800, retryPeriodMs: 200 };
 // Logs to stderr, silent unless TEST_LOG_LEVEL is set (e.g. TEST_LOG_LEVEL=debug).
@@ -31,16 +32,6 @@ after(async () => {
   await Promise.all(everyReplica.map((r) => r.elector.stop()));
   await db.drop();
 });
-
-async function waitFor<T>(condition: () => T | undefined | null | false, timeoutMs: number, label: string) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface Replica {
   elector: Elector;

@@ -10,6 +10,7 @@ import { BUNDLED_LEAGUES, buildLeague, shiftWeeksFor } from "../controller/simul
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { COMPETITIONS, type FakeKubeApi, startFakeKubeApi } from "./support/fake-kube-api.js";
 import { type ChildScheduler, minimalEnv, sleep, startSchedulerHttp, tempDir } from "./support/process.js";
+import { waitFor } from "./support/wait.js";
 
 const NS = "football";
 
@@ -21,19 +22,9 @@ interface CompetitionStatus {
 }
 type CompetitionObject = { status?: CompetitionStatus } | undefined;
 
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** Wait for a condition over HTTP or the database; a failed request counts as "not yet". */
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000) =>
+  waitFor(() => check().catch(() => undefined), timeoutMs, what, 100);
 
 describe("Competition resources drive the scheduler (LEADER_ELECTION=kubernetes)", () => {
   let db: TestDatabase;

@@ -15,6 +15,7 @@ import {
   seedUsers,
   startHarness,
 } from "./support/harness.js";
+import { waitFor } from "./support/wait.js";
 
 const MIN = 60_000;
 const final = (f: SimFixture) => f.et ?? f.ft;
@@ -166,7 +167,12 @@ describe("a round of the Premier League, kick-off to final whistle", () => {
         h.simulator.setFaults({ unknownStatus: { [String(unknown.fixtureId)]: "XYZ" } });
         h.reconciler.poke({ api: true });
         await h.clock.until(new Date(unknown.kickoff.getTime() + 75 * MIN));
-        await waitFor(() => h.metrics.unknownStatus.get().then((m) => m.values.some((v) => v.value > 0)));
+        await waitFor(
+          () => h.metrics.unknownStatus.get().then((m) => m.values.some((v) => v.value > 0)),
+          30_000,
+          "the unknown status to be counted",
+          100,
+        );
         assert.deepEqual(
           await fixtureRow(h, unknown.fixtureId),
           beforeUnknown,
@@ -183,13 +189,18 @@ describe("a round of the Premier League, kick-off to final whistle", () => {
     const lastEnd = Math.max(...round.map((f) => f.kickoff.getTime())) + 4 * 60 * MIN;
     await h.clock.until(new Date(lastEnd));
     h.reconciler.poke({ api: true });
-    await waitFor(async () => {
-      const rows = await predictionRows(
-        h,
-        round.filter((f) => f !== postponed).map((f) => f.fixtureId),
-      );
-      return rows.every((r) => r.prediction_status !== "LOCKED" && r.prediction_status !== "SUBMITTED");
-    }).catch(async (error) => {
+    await waitFor(
+      async () => {
+        const rows = await predictionRows(
+          h,
+          round.filter((f) => f !== postponed).map((f) => f.fixtureId),
+        );
+        return rows.every((r) => r.prediction_status !== "LOCKED" && r.prediction_status !== "SUBMITTED");
+      },
+      30_000,
+      "every prediction of the round scored",
+      100,
+    ).catch(async (error) => {
       const open =
         await h.sql`SELECT p.fixture_id, p.prediction_status::text, f.status::text, f.home_score, f.away_score, s.api_status
         FROM user_predictions p JOIN fixtures f USING (fixture_id) LEFT JOIN scheduler.fixture_sync s USING (fixture_id)
@@ -377,12 +388,3 @@ describe("dry run", () => {
     }
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail("condition not met in time");
-}
